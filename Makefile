@@ -1,0 +1,49 @@
+# Two commands set up everything on a fresh machine: `make test` and `make book`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHAPTER ?= nested-gradient-codes
+
+.PHONY: help install lint format test test-fast bench book chapter clean
+
+help:
+	@echo "make test      create .venv, install, lint, run the whole test suite"
+	@echo "make book      create .venv, install, execute every chapter, build the HTML"
+	@echo "make chapter CHAPTER=slug   execute one chapter alone (book/<slug>.md)"
+	@echo "make bench     run the benchmarks and print ratios against in-run baselines"
+	@echo "make lint      ruff check and ruff format --check"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,book]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check gclib tests benchmarks
+	$(BIN)/ruff format --check gclib tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format gclib tests benchmarks
+	$(BIN)/ruff check --fix gclib tests benchmarks
+
+test: lint
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m benchmarks
+
+book: $(STAMP)
+	@echo "The book is not written yet: book/ will hold it."
+
+chapter: $(STAMP)
+	@echo "The book is not written yet: book/ will hold it."
+
+clean:
+	rm -rf book/_build .pytest_cache .ruff_cache
