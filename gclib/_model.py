@@ -1,0 +1,286 @@
+"""The runtime and straggler model shared by the exact theory, the simulator and the worker pool.
+
+Task ``k`` of worker ``i`` takes ``(a + E_{i,k}) · f_i`` time units with ``E_{i,k} ~ Exp(μ)``
+i.i.d. The slowdown ``f_i`` is drawn per worker and per iteration, either Bernoulli
+(``f_i = κ`` with probability ``p``, else 1) or as a fixed count (exactly ``σ`` workers, chosen
+uniformly, have ``f_i = κ``). ``κ = inf`` makes a straggler unresponsive. Independently, a worker
+crashes with probability ``crash_prob``; the theory treats a crashed worker as unresponsive and
+the worker pool kills its process during its first task.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+__all__ = ["RuntimeModel", "ModelSample", "WorkerGroup"]
+
+
+def _check_real(name: str, value: object, *, low: float, allow_inf: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"Argument {name!r} must be a real number, not {value!r}.")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf) or value < low:
+        bound = f"at least {low:g}" + (" (inf allowed)" if allow_inf else " and finite")
+        raise ValueError(f"Argument {name!r} must be {bound}, not {value!r}.")
+    return value
+
+
+def _check_probability(name: str, value: object) -> float:
+    value = _check_real(name, value, low=0.0)
+    if value > 1.0:
+        raise ValueError(f"Argument {name!r} must be a probability in [0, 1], not {value!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class WorkerGroup:
+    """Workers whose slowdowns share one distribution.
+
+    ``count`` workers, each with slowdown ``factors[j]`` with probability ``weights[j]``
+    (``inf`` for unresponsive or crashed workers).
+    """
+
+    count: int
+    weights: tuple[float, ...]
+    factors: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ModelSample:
+    """Sampled task times of one or many iterations.
+
+    Attributes:
+        task_times: shape ``(..., n, tasks)``; ``task_times[..., i, k]`` is the duration of task
+            ``k`` of worker ``i`` in model time units (``inf`` for an unresponsive worker).
+        slowdowns: shape ``(..., n)``, the factors ``f_i`` (``inf`` for crashed workers).
+        crashed: shape ``(..., n)``, whether the worker crashes in this iteration.
+        crash_fraction: shape ``(..., n)``, the point of its first task (as a fraction of that
+            task's unslowed duration) at which a crashing worker dies.
+    """
+
+    task_times: np.ndarray
+    slowdowns: np.ndarray
+    crashed: np.ndarray
+    crash_fraction: np.ndarray
+
+    @property
+    def finish_times(self) -> np.ndarray:
+        """Completion time of each worker's ``k``-th task: cumulative sums over tasks."""
+        return np.cumsum(self.task_times, axis=-1)
+
+    @classmethod
+    def from_task_times(cls, task_times: Sequence[Sequence[float]] | np.ndarray) -> ModelSample:
+        """A sample with explicitly chosen task durations (no crashes), for deterministic runs."""
+        times = np.asarray(task_times, dtype=float)
+        if times.ndim < 2 or times.shape[-1] < 1 or times.shape[-2] < 1:
+            raise ValueError(
+                "Argument 'task_times' must have shape (..., n, tasks) with n, tasks >= 1, "
+                f"not {times.shape}."
+            )
+        if np.isnan(times).any() or (times <= 0).any():
+            raise ValueError("Argument 'task_times' must hold positive durations (inf allowed).")
+        slowdowns = np.where(np.isinf(times).any(axis=-1), np.inf, 1.0)
+        crashed = np.zeros(times.shape[:-1], dtype=bool)
+        return cls(times, slowdowns, crashed, np.zeros(times.shape[:-1]))
+
+
+@dataclass(frozen=True, init=False)
+class RuntimeModel:
+    """Shifted-exponential task times with Bernoulli or fixed-count stragglers and crashes.
+
+    Args:
+        shift: ``a ≥ 0``, the deterministic part of a task's duration.
+        rate: ``μ > 0``, the rate of the exponential part (``inf``: deterministic tasks).
+        straggler_prob: ``p``, the probability that a worker straggles in an iteration.
+        slowdown: ``κ ≥ 1``, a straggler's slowdown factor (``math.inf``: unresponsive).
+        stragglers: ``σ``, a fixed number of stragglers per iteration instead of ``p``.
+        crash_prob: probability that a worker's process crashes in an iteration.
+        upload_cost: time for one gradient-sized upload to reach the master.
+        signal_cost: time for one progress signal to reach the master.
+    """
+
+    shift: float
+    rate: float
+    straggler_prob: float
+    slowdown: float
+    stragglers: int | None
+    crash_prob: float
+    upload_cost: float
+    signal_cost: float
+
+    def __init__(
+        self,
+        shift: float,
+        rate: float,
+        straggler_prob: float = 0.0,
+        slowdown: float = 1.0,
+        stragglers: int | None = None,
+        crash_prob: float = 0.0,
+        *,
+        upload_cost: float = 0.0,
+        signal_cost: float = 0.0,
+    ) -> None:
+        shift = _check_real("shift", shift, low=0.0)
+        rate = _check_real("rate", rate, low=0.0, allow_inf=True)
+        if rate <= 0.0:
+            raise ValueError(f"Argument 'rate' must be positive (inf allowed), not {rate!r}.")
+        if shift == 0.0 and math.isinf(rate):
+            raise ValueError(
+                "Arguments 'shift' and 'rate' must give tasks of positive duration: "
+                "shift = 0 needs a finite rate."
+            )
+        straggler_prob = _check_probability("straggler_prob", straggler_prob)
+        slowdown = _check_real("slowdown", slowdown, low=1.0, allow_inf=True)
+        if stragglers is not None:
+            if isinstance(stragglers, bool) or not isinstance(stragglers, int | np.integer):
+                raise ValueError(
+                    f"Argument 'stragglers' must be a non-negative integer or None, "
+                    f"not {stragglers!r}."
+                )
+            if stragglers < 0:
+                raise ValueError(
+                    f"Argument 'stragglers' must be a non-negative integer, not {stragglers}."
+                )
+            if straggler_prob != 0.0:
+                raise ValueError(
+                    "Arguments 'stragglers' and 'straggler_prob' exclude each other: "
+                    "give a fixed count or a probability, not both."
+                )
+            stragglers = int(stragglers)
+        crash_prob = _check_probability("crash_prob", crash_prob)
+        upload_cost = _check_real("upload_cost", upload_cost, low=0.0)
+        signal_cost = _check_real("signal_cost", signal_cost, low=0.0)
+        for name, value in [
+            ("shift", shift),
+            ("rate", rate),
+            ("straggler_prob", straggler_prob),
+            ("slowdown", slowdown),
+            ("stragglers", stragglers),
+            ("crash_prob", crash_prob),
+            ("upload_cost", upload_cost),
+            ("signal_cost", signal_cost),
+        ]:
+            object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ distribution
+    @property
+    def mean_task_time(self) -> float:
+        """``a + 1/μ``: the mean duration of an unslowed task."""
+        return self.shift + 1.0 / self.rate
+
+    def check_workers(self, n: int) -> None:
+        """Raise ``ValueError`` when the model does not fit ``n`` workers."""
+        if self.stragglers is not None and self.stragglers > n:
+            raise ValueError(
+                f"Argument 'stragglers' must be at most the number of workers n = {n}, "
+                f"not {self.stragglers}."
+            )
+
+    def worker_groups(self, n: int) -> tuple[WorkerGroup, ...]:
+        """Partition the ``n`` workers into groups of i.i.d. slowdowns (crashes folded in as inf).
+
+        Bernoulli stragglers give one group of ``n``; a fixed count ``σ`` gives a group of ``σ``
+        stragglers and one of ``n − σ`` regular workers.
+        """
+        self.check_workers(n)
+        c = self.crash_prob
+        if self.stragglers is None:
+            p = self.straggler_prob
+            raw = [((1 - c) * (1 - p), 1.0), ((1 - c) * p, self.slowdown), (c, math.inf)]
+            groups = [(n, raw)]
+        else:
+            groups = [
+                (self.stragglers, [(1 - c, self.slowdown), (c, math.inf)]),
+                (n - self.stragglers, [(1 - c, 1.0), (c, math.inf)]),
+            ]
+        result = []
+        for count, mixture in groups:
+            if count == 0:
+                continue
+            merged: dict[float, float] = {}
+            for weight, factor in mixture:
+                if weight > 0.0:
+                    merged[factor] = merged.get(factor, 0.0) + weight
+            factors = tuple(sorted(merged))
+            result.append(WorkerGroup(count, tuple(merged[f] for f in factors), factors))
+        return tuple(result)
+
+    def prob_tasks_done(self, t: np.ndarray | float, k: int, factor: float) -> np.ndarray:
+        """``P(N(t) ≥ k)`` for a worker with slowdown ``factor``.
+
+        The ``k`` first tasks take ``f·(k a + Γ)`` with ``Γ ~ Gamma(k, μ)``, so the probability is
+        the Gamma(``k``, ``μ``) CDF at ``t/f − k a`` (a step at ``k a f`` when ``μ = inf``).
+        """
+        t = np.asarray(t, dtype=float)
+        if k <= 0:
+            return np.ones_like(t)
+        if math.isinf(factor):
+            return np.zeros_like(t)
+        x = t / factor - k * self.shift
+        if math.isinf(self.rate):
+            return (x >= -1e-12 * max(1.0, k * self.shift)).astype(float)
+        return special.gammainc(k, self.rate * np.maximum(x, 0.0))
+
+    # ------------------------------------------------------------------ sampling
+    def sample_slowdowns(
+        self, n: int, rng: np.random.Generator, size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw slowdowns ``f`` and crash flags, each of shape ``(n,)`` or ``(size, n)``."""
+        self.check_workers(n)
+        shape = (n,) if size is None else (size, n)
+        if self.stragglers is None:
+            slow = rng.random(shape) < self.straggler_prob
+        else:
+            # a uniformly random subset of exactly σ workers: the σ smallest of i.i.d. keys
+            keys = rng.random(shape)
+            ranks = np.argsort(np.argsort(keys, axis=-1), axis=-1)
+            slow = ranks < self.stragglers
+        crashed = rng.random(shape) < self.crash_prob
+        slowdowns = np.where(slow, self.slowdown, 1.0)
+        slowdowns = np.where(crashed, np.inf, slowdowns)
+        return slowdowns, crashed
+
+    def sample(
+        self, n: int, tasks: int, rng: np.random.Generator, size: int | None = None
+    ) -> ModelSample:
+        """Sample the task times of ``n`` workers for ``tasks`` tasks each.
+
+        With ``size=None`` one iteration (arrays ``(n, tasks)``), otherwise ``size`` independent
+        iterations (``(size, n, tasks)``).
+        """
+        if not isinstance(tasks, int | np.integer) or isinstance(tasks, bool) or tasks < 1:
+            raise ValueError(f"Argument 'tasks' must be a positive integer, not {tasks!r}.")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(
+                f"Argument 'rng' must be a numpy.random.Generator, not {type(rng).__name__}."
+            )
+        slowdowns, crashed = self.sample_slowdowns(n, rng, size)
+        shape = slowdowns.shape + (int(tasks),)
+        if math.isinf(self.rate):
+            base = np.full(shape, self.shift)
+        else:
+            base = self.shift + rng.exponential(1.0 / self.rate, size=shape)
+        unresponsive = np.isinf(slowdowns)[..., None]
+        times = np.where(
+            unresponsive, np.inf, base * np.where(unresponsive, 1.0, slowdowns[..., None])
+        )
+        crash_fraction = rng.random(slowdowns.shape)
+        return ModelSample(times, slowdowns, crashed, crash_fraction)
+
+    def describe(self) -> str:
+        """A one-line human-readable summary."""
+        if self.stragglers is None:
+            strag = f"p={self.straggler_prob:g}"
+        else:
+            strag = f"σ={self.stragglers}"
+        parts = [f"a={self.shift:g}", f"μ={self.rate:g}", strag, f"κ={self.slowdown:g}"]
+        if self.crash_prob:
+            parts.append(f"crash={self.crash_prob:g}")
+        if self.upload_cost or self.signal_cost:
+            parts.append(f"upload={self.upload_cost:g}, signal={self.signal_cost:g}")
+        return "RuntimeModel(" + ", ".join(parts) + ")"

@@ -1,0 +1,61 @@
+"""The ``gclib`` command line: ``gclib demo``, ``gclib latency`` and ``gclib train``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from gclib._cli_common import UsageError
+
+__all__ = ["main"]
+
+# subcommand -> module exposing add_parser(subparsers) which sets `handler` (args -> exit code)
+_SUBCOMMANDS = ("gclib._cli_demo", "gclib._cli_latency", "gclib._cli_train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gclib",
+        description="Nested gradient codes for straggler mitigation: theory, simulation and a "
+        "real multiprocess worker pool.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from gclib import __version__
+
+    return f"gclib {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as error:
+        subparser = getattr(args, "subparser", parser)
+        subparser.print_usage(sys.stderr)
+        print(f"{subparser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
