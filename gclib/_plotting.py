@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 # Okabe & Ito (2008), "Color universal design": distinguishable under every common form of
-# colour blindness, and still distinct in luminance when printed in grey.
+# colour blindness, and still distinct in luminance when printed in grey; plus a neutral grey
+# for bounds.
 PALETTE: dict[str, str] = {
     "black": "#000000",
     "orange": "#E69F00",
@@ -68,18 +69,22 @@ _FIXED_SCHEMES: dict[str, dict[str, Any]] = {
 }
 
 # Ordered ramps, light to dark, for the levels s = 1, 2, ...; larger levels reuse the last.
-_GC_RAMP = ("#9ECAE9", "#56B4E9", "#2C8FCC", "#0072B2", "#00568A", "#003C63", "#00264A")
-_IGNORE_RAMP = ("#F5C869", "#E69F00", "#B87E00", "#8A5E00")
+_GC_RAMP = ("#74B3E0", "#3C93CF", "#0072B2", "#005C92", "#004672", "#003153", "#001F36")
+_IGNORE_RAMP = ("#CC79A7", "#A8588A", "#83406B", "#5E2B4D")
 _LEVEL_MARKERS = ("v", "D", "P", "X", "<", ">", "h")
 
 _SCHEME_NAME = re.compile(r"^(gc|ignore):(\d+)$")
+
+
+_style_applied = False
 
 
 def use_style(context: str = "notebook") -> None:
     """Apply the gclib figure style to matplotlib: seaborn's ``whitegrid`` theme, the
     Okabe–Ito colour cycle, constrained layout and sizes that read well on screen and in print.
 
-    Calling it again is harmless; every figure helper calls it first.
+    :func:`new_figure` applies it once per process by itself; call it again to change the
+    context or to undo later changes of ``matplotlib.rcParams``.
 
     Args:
         context: a seaborn plotting context, ``"paper"``, ``"notebook"``, ``"talk"`` or
@@ -90,8 +95,10 @@ def use_style(context: str = "notebook") -> None:
             "Argument 'context' must be one of 'paper', 'notebook', 'talk' or 'poster', "
             f"not {context!r}."
         )
+    global _style_applied
     import seaborn as sns
 
+    _style_applied = True
     sns.set_theme(
         context=context,
         style="whitegrid",
@@ -184,7 +191,8 @@ def new_figure(
             raise ValueError(
                 f"Argument {arg_name!r} must be a size in inches in (0, 50], not {value!r}."
             )
-    use_style()
+    if not _style_applied:
+        use_style()
     import matplotlib.pyplot as plt
 
     size = (
@@ -210,9 +218,7 @@ def save_figure(fig: Figure, path: str | Path, *, close: bool = False) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FIGURE_SUFFIXES:
-        raise ValueError(
-            f"Argument 'path' must end in .png, .pdf or .svg, not {path.suffix or 'no suffix'!r}."
-        )
+        raise ValueError(f"Argument 'path' must end in .png, .pdf or .svg, not {str(path)!r}.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format=suffix[1:])
     if close:
@@ -342,7 +348,9 @@ def plot_cdf(
     if exact is not None:
         t, cdf = (np.asarray(values, dtype=float) for values in exact)
         if t.shape != cdf.shape:
-            raise ValueError(f"The exact CDF needs t and F(t) of one shape, not {t.shape}, {cdf.shape}.")
+            raise ValueError(
+                f"The exact CDF needs t and F(t) of one shape, not {t.shape}, {cdf.shape}."
+            )
         ax.plot(t, cdf, color=color, linestyle="-", linewidth=2.0, label=f"{name}, exact")
     for index, (source, values) in enumerate((samples or {}).items()):
         draws = np.sort(np.asarray(values, dtype=float).ravel())
@@ -352,7 +360,12 @@ def plot_cdf(
         heights = np.arange(1, finite.size + 1) / draws.size
         linestyle = _SOURCE_LINESTYLES[(index + 1) % len(_SOURCE_LINESTYLES)]
         ax.step(
-            finite, heights, where="post", color=color, linestyle=linestyle, linewidth=1.4,
+            finite,
+            heights,
+            where="post",
+            color=color,
+            linestyle=linestyle,
+            linewidth=1.4,
             label=f"{name}, {source}",
         )
     ax.set_ylim(0, 1.02)
@@ -378,11 +391,13 @@ def plot_matrix(
 ) -> Axes:
     """Draw a matrix as a heat map, e.g. an encoding matrix ``B`` or a placement.
 
+    Row 0 is at the top, as the matrix is printed.
+
     Args:
         ax: the axes to draw into.
         matrix: a 2-D array.
-        annotate: write the values into the cells; a format string such as ``".2f"`` or
-            ``True`` for ``".2g"``.
+        annotate: write the values into the cells; a format specification such as ``".2f"``
+            or ``"d"``, or ``True`` for ``".2g"``.
         mask_zeros: leave exact zeros blank, so that the support of a sparse matrix shows.
         diverging: a colour map centred at 0 (for signed entries); by default when the matrix
             has entries of both signs.
@@ -393,44 +408,85 @@ def plot_matrix(
     Returns:
         ``ax``.
     """
+    import matplotlib
     import numpy as np
-    import seaborn as sns
+    import seaborn  # noqa: F401  (registers the colour maps "crest" and "vlag")
 
     values = np.asarray(matrix, dtype=float)
     if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"Argument 'matrix' must be a non-empty 2-D array, not shape {values.shape}.")
+        raise ValueError(
+            f"Argument 'matrix' must be a non-empty 2-D array, not shape {values.shape}."
+        )
+    rows, cols = values.shape
     finite = values[np.isfinite(values)]
     if diverging is None:
         diverging = bool(finite.size and finite.min() < 0 < finite.max())
     if diverging:
-        bound = float(np.abs(finite).max()) if finite.size else 1.0
-        colour_args: dict[str, Any] = {"cmap": "vlag", "center": 0.0, "vmin": -bound, "vmax": bound}
+        bound = float(np.abs(finite).max()) if finite.size and finite.any() else 1.0
+        cmap_name, vmin, vmax = "vlag", -bound, bound
     else:
-        colour_args = {"cmap": "crest"}
-    sns.heatmap(
-        values,
-        ax=ax,
-        mask=(values == 0) if mask_zeros else None,
-        annot=bool(annotate),
-        fmt=annotate if isinstance(annotate, str) else ".2g",
-        linewidths=0.5,
-        linecolor="white",
-        square=values.shape[0] == values.shape[1],
-        cbar=colorbar,
-        xticklabels=xticklabels,
-        yticklabels=yticklabels,
-        **colour_args,
-    )
+        cmap_name = "crest"
+        vmin = float(finite.min()) if finite.size else 0.0
+        vmax = float(finite.max()) if finite.size else 1.0
+    cmap = matplotlib.colormaps[cmap_name].with_extremes(bad="white")
+    hidden = ~np.isfinite(values) | ((values == 0) if mask_zeros else False)
+    shown = np.ma.masked_array(values, mask=hidden)
+    mesh = ax.pcolormesh(shown, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.set_aspect("equal" if rows == cols else "auto")
+    ax.grid(False)
     # A blank cell must read as "zero", not as missing: frame the whole matrix.
-    ax.set_facecolor("white")
     for spine in ax.spines.values():
         spine.set_visible(True)
         spine.set_color("0.6")
+    for axis, count, labels in ((ax.xaxis, cols, xticklabels), (ax.yaxis, rows, yticklabels)):
+        if labels is False:
+            axis.set_ticks([])
+            continue
+        names = [str(index) for index in range(count)] if labels is True else list(labels)
+        if len(names) != count:
+            raise ValueError(
+                f"Tick labels must name all {count} rows or columns, not {len(names)}."
+            )
+        axis.set_ticks(np.arange(count) + 0.5, names)
+    ax.tick_params(length=0)
+    if annotate:
+        for (row, col), label in np.ndenumerate(_cell_labels(values, annotate)):
+            if hidden[row, col]:
+                continue
+            red, green, blue, _ = cmap(mesh.norm(values[row, col]))
+            luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+            ax.text(
+                col + 0.5,
+                row + 0.5,
+                label,
+                ha="center",
+                va="center",
+                color="black" if luminance > 0.408 else "white",
+            )
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax)
     if xlabel is not None:
         ax.set_xlabel(xlabel)
     if ylabel is not None:
         ax.set_ylabel(ylabel)
     return ax
+
+
+def _cell_labels(values: Any, annotate: bool | str) -> Any:
+    """The text of every cell: ``format(value, spec)``, integers for an integer spec."""
+    import numpy as np
+
+    spec = annotate if isinstance(annotate, str) else ".2g"
+    integral = spec.endswith("d")
+    labels = np.empty(values.shape, dtype=object)
+    for index, value in np.ndenumerate(values):
+        if integral and np.isfinite(value):
+            labels[index] = format(round(value), spec)
+        else:
+            labels[index] = format(value, spec[:-1] + "g" if integral else spec)
+    return labels
 
 
 def plot_grouped_bars(

@@ -193,9 +193,14 @@ class Scheduler:
             return self.received.get(worker) == level
         return True  # an eager upload reached the master together with its report
 
+    def _tasks_needed(self, level: int) -> int:
+        """Tasks a worker must finish to count at ``level`` (ignore-stragglers: its first one)."""
+        return 1 if self.scheme.kind == "ignore" else level + 1
+
     def _ready(self, level: int) -> list[int]:
-        """Usable workers with ``level + 1`` tasks done, in arrival order."""
-        return [w for w in self.arrivals[level + 1] if self._usable(w, level)]
+        """Usable workers with enough tasks done for ``level``, in arrival order."""
+        arrived = self.arrivals[self._tasks_needed(level)]
+        return [w for w in arrived if self._usable(w, level)]
 
     def _try_finish(self) -> list[Action]:
         kind = self.scheme.kind
@@ -265,7 +270,9 @@ class Scheduler:
             usable = len(live) + sum(
                 1
                 for w in range(self.n)
-                if not self.alive[w] and w in self.arrivals[level + 1] and self._usable(w, level)
+                if not self.alive[w]
+                and w in self.arrivals[self._tasks_needed(level)]
+                and self._usable(w, level)
             )
             if usable >= self.n - level:
                 return True

@@ -1,0 +1,441 @@
+"""The book: its sources are complete and consistent, it builds from scratch without a warning,
+every figure is rendered and cited, and the HTML reads offline with its mathematics typeset.
+
+The source checks are fast. The build (every chapter executed) happens once per test session
+and is shared by the tests marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+jupytext = pytest.importorskip("jupytext")
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+BUILD_TIMEOUT = 1500  # seconds for the whole build; each cell has its own limit in _config.yml
+
+FIGURE_NAME = re.compile(r"^fig-[a-z0-9]+(?:-[a-z0-9]+)+$")
+NUMREF = re.compile(r"\{numref\}`(?:[^`<]*<)?(fig-[A-Za-z0-9_-]+)>?`")
+DIRECTIVE_FIGURE_NAME = re.compile(r"^\s*:name:\s*(fig-\S+)\s*$", re.MULTILINE)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".pdf", ".webp"}
+
+
+# ---------------------------------------------------------------- sources (fast)
+
+
+def _toc_files(node: object) -> list[str]:
+    """Every ``file:`` and the ``root`` of a jupyter-book table of contents, in order."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if isinstance(node.get(key), str):
+                found.append(node[key])
+        for value in node.values():
+            if isinstance(value, list | dict):
+                found.extend(_toc_files(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_toc_files(item))
+    return found
+
+
+def _toc_paths() -> list[Path]:
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
+    paths = []
+    for entry in _toc_files(toc):
+        path = BOOK / entry
+        paths.append(path if path.suffix else path.with_suffix(".md"))
+    return paths
+
+
+def _chapter_sources() -> list[Path]:
+    return sorted(path for path in BOOK.glob("*.md") if path.name != "README.md")
+
+
+def _code_cells(path: Path) -> list:
+    return [cell for cell in jupytext.read(path).cells if cell.cell_type == "code"]
+
+
+def _figure_names(path: Path) -> list[str]:
+    """Figure names a chapter defines: code-cell metadata ``mystnb.figure.name`` and ``:name:``
+    options of figure directives (e.g. ``glue:figure``)."""
+    names = []
+    for cell in _code_cells(path):
+        figure = cell.metadata.get("mystnb", {}).get("figure", {})
+        if "name" in figure:
+            names.append(str(figure["name"]))
+    names.extend(DIRECTIVE_FIGURE_NAME.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+def _all_figure_names() -> dict[str, Path]:
+    names: dict[str, Path] = {}
+    for path in _chapter_sources():
+        for name in _figure_names(path):
+            assert name not in names, f"figure name {name!r} used in {names[name]} and {path}"
+            names[name] = path
+    return names
+
+
+def test_toc_lists_only_existing_files():
+    paths = _toc_paths()
+    assert paths, "the table of contents is empty"
+    assert paths[0].stem == "intro"
+    missing = [str(path.relative_to(BOOK)) for path in paths if not path.is_file()]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+    assert len(paths) == len(set(paths)), "_toc.yml lists a file twice"
+
+
+def test_every_chapter_is_in_the_toc():
+    listed = set(_toc_paths())
+    unlisted = [path.name for path in _chapter_sources() if path not in listed]
+    assert not unlisted, f"chapters missing from book/_toc.yml: {unlisted}"
+    assert _toc_paths()[-1].stem == "references", "the references close the book"
+
+
+@pytest.mark.parametrize("path", _chapter_sources(), ids=lambda path: path.stem)
+def test_chapter_follows_the_conventions(path: Path):
+    text = path.read_text(encoding="utf-8")
+    notebook = jupytext.read(path)
+    body = text.split("---", 2)[2] if text.startswith("---") else text
+    lines = [line for line in body.splitlines() if line.strip()]
+    assert lines[0] == f"({path.stem})=", f"{path.name} must open with the label ({path.stem})="
+    assert lines[1].startswith("# "), f"{path.name}: the label must precede the title"
+    cells = _code_cells(path)
+    if cells:
+        kernel = notebook.metadata.get("kernelspec", {})
+        assert kernel.get("name") == "python3", f"{path.name} needs kernelspec name python3"
+        assert "## Overview" in body, f"{path.name} needs an '## Overview' section"
+    for number, cell in enumerate(cells, start=1):
+        source = cell.source
+        where = f"{path.name}, code cell {number}"
+        assert not re.search(r"^\s*[!%](pip|conda)\b", source, re.MULTILINE), (
+            f"{where}: installs packages; dependencies belong in pyproject.toml"
+        )
+        assert not re.search(r"default_rng\(\s*\)", source), f"{where}: unseeded generator"
+        assert not re.search(
+            r"np\.random\.(?!default_rng|Generator|SeedSequence|PCG64|Philox|SFC64|MT19937)"
+            r"[a-z_]+\(",
+            source,
+        ), f"{where}: uses numpy's global random state instead of a seeded Generator"
+
+
+def test_figure_names_are_well_formed_and_cited():
+    names = _all_figure_names()
+    assert names, "the book has no named figure"
+    text = "\n".join(path.read_text(encoding="utf-8") for path in _chapter_sources())
+    cited = set(NUMREF.findall(text))
+    for name, path in names.items():
+        assert FIGURE_NAME.match(name), (
+            f"{path.name}: figure name {name!r} is not fig-<chapter>-<slug>"
+        )
+        assert name in cited, f"{path.name}: figure {name!r} is never cited with {{numref}}"
+    uncited = cited - set(names)
+    assert not uncited, f"{{numref}} cites figures that no chapter defines: {sorted(uncited)}"
+
+
+def test_no_notebooks_or_images_in_the_sources():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git work tree")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "book"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    forbidden = [
+        name for name in listed if Path(name).suffix.lower() in IMAGE_SUFFIXES | {".ipynb"}
+    ]
+    assert not forbidden, f"figures are made at build time; remove from book/: {forbidden}"
+
+
+def test_config_executes_every_chapter_strictly():
+    config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
+    execute = config["execute"]
+    assert execute["execute_notebooks"] == "force"
+    assert execute["allow_errors"] is False
+    assert execute["stderr_output"] in ("warn", "error", "severe")
+    sphinx = config["sphinx"]["config"]
+    assert sphinx["nb_execution_raise_on_error"] is True
+    assert "sphinx_thebe" not in sphinx["extensions"]
+    assert "sphinx-mathjax-offline" in sphinx["extensions"]
+
+
+# ---------------------------------------------------------------- the build (slow)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the book from scratch into a temporary folder; the HTML folder."""
+    output = tmp_path_factory.mktemp("book")
+    executable = Path(sys.executable).parent / "jupyter-book"
+    command = [str(executable) if executable.exists() else "jupyter-book"]
+    command += ["build", str(BOOK), "--path-output", str(output), "--all"]
+    command += ["--warningiserror", "--nitpick", "--keep-going"]
+    env = dict(os.environ, MPLBACKEND="module://matplotlib_inline.backend_inline")
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT
+    )
+    log = result.stdout + result.stderr
+    (output / "build.log").write_text(log, encoding="utf-8")
+    if result.returncode != 0 or "build succeeded" not in log:
+        pytest.fail(f"the book build failed (exit {result.returncode}):\n{log[-6000:]}")
+    return output / "_build" / "html"
+
+
+class _PageParser(HTMLParser):
+    """Collects what a page loads and which figures and math it contains."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[str] = []
+        self.inline_scripts: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self.images: list[str] = []
+        self.styles: list[str] = []
+        self.figures: dict[str, list[str]] = {}
+        self.anchors: list[str] = []
+        self.math_elements = 0
+        self._figure_stack: list[str | None] = []
+        self._in_script = False
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {key: value or "" for key, value in attrs}
+        if tag == "script":
+            if "src" in attributes:
+                self.scripts.append(attributes["src"])
+            else:
+                self._in_script = True
+                self.inline_scripts.append("")
+        elif tag == "style":
+            self._in_style = True
+            self.styles.append("")
+        elif tag == "link":
+            self.links.append((attributes.get("rel", ""), attributes.get("href", "")))
+        elif tag in ("img", "iframe", "source", "video", "audio", "embed"):
+            if attributes.get("src"):
+                self.images.append(attributes["src"])
+            for figure in self._figure_stack:
+                if figure is not None and tag == "img":
+                    self.figures[figure].append(attributes.get("src", ""))
+        elif tag == "a" and "href" in attributes:
+            self.anchors.append(attributes["href"])
+        if tag == "figure":
+            figure_id = attributes.get("id") or None
+            if figure_id is not None:
+                self.figures[figure_id] = []
+            self._figure_stack.append(figure_id)
+        if "math" in attributes.get("class", "").split():
+            self.math_elements += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figure" and self._figure_stack:
+            self._figure_stack.pop()
+        elif tag == "script":
+            self._in_script = False
+        elif tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.inline_scripts[-1] += data
+        elif self._in_style:
+            self.styles[-1] += data
+
+
+def _pages(html: Path) -> dict[Path, _PageParser]:
+    pages = {}
+    for path in sorted(html.glob("*.html")):
+        parser = _PageParser()
+        parser.feed(path.read_text(encoding="utf-8"))
+        pages[path] = parser
+    return pages
+
+
+def _is_external(url: str) -> bool:
+    return bool(
+        re.match(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", url, re.IGNORECASE)
+    ) and not url.strip().lower().startswith("file:")
+
+
+CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)|@import\s+(['"])([^'"]+)\3""")
+
+
+def _css_targets(css: str) -> list[str]:
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    return [match.group(2) or match.group(4) for match in CSS_URL.finditer(css)]
+
+
+def _local_file(page: Path, url: str) -> Path:
+    return (page.parent / unquote(urlsplit(url).path)).resolve()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 120)
+def test_book_builds_from_scratch_without_warnings(built_book: Path):
+    for path in _toc_paths():
+        assert (built_book / f"{path.stem}.html").is_file(), f"{path.stem}.html was not built"
+    assert (built_book / "index.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 120)
+def test_every_named_figure_is_rendered_and_linked(built_book: Path):
+    pages = _pages(built_book)
+    for name, source in _all_figure_names().items():
+        page = built_book / f"{source.stem}.html"
+        images = pages[page].figures.get(name)
+        assert images is not None, f"{page.name} has no <figure id={name!r}>"
+        assert images, f"figure {name!r} in {page.name} has no <img>"
+        for src in images:
+            assert _local_file(page, src).is_file(), f"{page.name}: image {src} is missing"
+        linked = any(
+            href.split("#")[-1] == name for parser in pages.values() for href in parser.anchors
+        )
+        assert linked, f"no page links to figure {name!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 120)
+def test_html_loads_no_external_resource(built_book: Path):
+    problems = []
+    stylesheets: set[Path] = set()
+    for page, parser in _pages(built_book).items():
+        for src in parser.scripts + parser.images:
+            if _is_external(src):
+                problems.append(f"{page.name} loads {src}")
+        for rel, href in parser.links:
+            loads = {"stylesheet", "preload", "modulepreload", "icon", "manifest", "prefetch"}
+            if loads & set(rel.split()):
+                if _is_external(href):
+                    problems.append(f"{page.name} loads {href} ({rel})")
+                elif "stylesheet" in rel.split():
+                    stylesheets.add(_local_file(page, href))
+        for script in parser.inline_scripts:
+            for url in re.findall(r"""["'](https?://[^"']+)["']""", script):
+                problems.append(f"{page.name} names {url} in an inline script")
+        for style in parser.styles:
+            problems += [
+                f"{page.name}: <style> loads {url}"
+                for url in _css_targets(style)
+                if _is_external(url)
+            ]
+    seen: set[Path] = set()
+    while stylesheets:
+        sheet = stylesheets.pop()
+        if sheet in seen:
+            continue
+        seen.add(sheet)
+        assert sheet.is_file(), f"stylesheet {sheet} is missing"
+        for url in _css_targets(sheet.read_text(encoding="utf-8", errors="replace")):
+            if url.startswith("data:"):
+                continue
+            if _is_external(url):
+                problems.append(f"{sheet.relative_to(built_book)} loads {url}")
+            elif url.endswith(".css"):
+                stylesheets.add((sheet.parent / unquote(urlsplit(url).path)).resolve())
+    assert not problems, "the book must read offline:\n" + "\n".join(problems)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+# Appended to a copy of a page: once MathJax has typeset it (and its fonts had time to load),
+# list the resources the page fetched. Chromium lists http(s) requests there, failed ones
+# included, but not file:// ones: the list must be empty.
+PROBE = """
+<script>
+window.addEventListener("load", function () {
+  function report() {
+    setTimeout(function () {
+      var pre = document.createElement("pre");
+      pre.id = "gclib-resource-probe";
+      pre.textContent = JSON.stringify(
+        performance.getEntriesByType("resource").map(function (entry) { return entry.name; }));
+      document.body.appendChild(pre);
+    }, 2000);
+  }
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(report, report);
+  } else {
+    report();
+  }
+});
+</script>
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 300)
+def test_math_is_typeset_offline_in_a_browser(built_book: Path, tmp_path: Path):
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium'): cannot render pages")
+    pages = {page: parser for page, parser in _pages(built_book).items() if parser.math_elements}
+    assert pages, "no page of the book contains mathematics"
+    for page, parser in pages.items():
+        probe = page.with_name(f"_probe_{page.name}")
+        probe.write_text(
+            page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
+            encoding="utf-8",
+        )
+        try:
+            result = subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-default-apps",
+                    "--disable-extensions",
+                    "--disable-sync",
+                    "--no-first-run",
+                    # Any request that leaves the machine fails at once (port 9 is discard).
+                    "--proxy-server=http://127.0.0.1:9",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--virtual-time-budget=15000",
+                    "--dump-dom",
+                    probe.as_uri(),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            probe.unlink()
+        dom = result.stdout
+        assert result.returncode == 0 and "</html>" in dom, (
+            f"chromium failed on {page.name}:\n{result.stderr[-2000:]}"
+        )
+        typeset = dom.count("<mjx-container")
+        assert typeset >= parser.math_elements, (
+            f"{page.name}: {parser.math_elements} math elements, only {typeset} typeset"
+        )
+        assert "<mjx-merror" not in dom, f"{page.name}: MathJax reports a TeX error"
+        match = re.search(r'<pre id="gclib-resource-probe">(.*?)</pre>', dom, re.DOTALL)
+        assert match is not None, f"{page.name}: the resource probe did not run"
+        resources = json.loads(match.group(1).replace("&amp;", "&").replace("&quot;", '"'))
+        external = [url for url in resources if not url.startswith("file:")]
+        assert not external, f"{page.name} fetched from the network: {external}"
