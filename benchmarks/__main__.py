@@ -1,4 +1,4 @@
-"""Run every benchmark module, or those named on the command line (``python -m benchmarks codes``)."""
+"""Run every benchmark module, or those named on the command line (`python -m benchmarks codes`)."""
 
 import importlib
 import pkgutil
