@@ -1,0 +1,220 @@
+"""``gclib latency``: the exact latency theory of every scheme, optionally with Monte Carlo."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from gclib._cli_common import (
+    UsageError,
+    add_model_arguments,
+    add_output_arguments,
+    add_placement_arguments,
+    emit_json,
+    levels_from_args,
+    model_from_args,
+    non_negative_int,
+    schemes_from_args,
+)
+from gclib._schemes import Scheme
+from gclib._simulate import SchemeSimulation, simulate
+from gclib._theory import LatencySummary, latency_cdf, latency_summary
+
+__all__ = ["add_parser", "run"]
+
+_DESCRIPTION = """\
+Exact expected latency, quantiles, computation load and communication of each scheme for the
+runtime model (shifted-exponential tasks, Bernoulli or fixed-count stragglers, crashes), from the
+dynamic program of the theory. With --mc K the same quantities are also estimated from K Monte
+Carlo iterations. The streaming scheme (the coverage bound) has no exact theory and is shown by
+Monte Carlo only. Latencies are in model time units."""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "latency",
+        help="exact latency theory (and Monte Carlo) of every scheme",
+        description=_DESCRIPTION,
+    )
+    add_placement_arguments(parser, schemes="all")
+    add_model_arguments(parser)
+    group = parser.add_argument_group("Monte Carlo")
+    group.add_argument(
+        "--mc",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="also run K Monte Carlo iterations (default 0: theory only)",
+    )
+    group.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the Monte Carlo (default 0)"
+    )
+    add_output_arguments(parser)
+    parser.set_defaults(handler=run, subparser=parser)
+    return parser
+
+
+def _default_schemes(smax: int) -> str:
+    return ",".join(["uncoded", *[f"gc:{s}" for s in range(1, smax + 1)], "nested", "streaming"])
+
+
+def _scheme_rows(
+    schemes: tuple[Scheme, ...],
+    n: int,
+    model: Any,
+    simulations: dict[str, SchemeSimulation] | None,
+) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for scheme in schemes:
+        row: dict[str, Any] = {"levels": list(scheme.levels)}
+        theory: LatencySummary | None = None
+        if scheme.kind != "streaming":
+            theory = latency_summary(n, scheme, model, quantiles=(0.5, 0.95))
+        row["expected_latency"] = theory.expected_latency if theory else None
+        row["p50_latency"] = theory.quantiles[0.5] if theory else None
+        row["p95_latency"] = theory.quantiles[0.95] if theory else None
+        row["failure_probability"] = theory.failure_probability if theory else None
+        row["mean_tasks_per_worker"] = theory.tasks_per_worker if theory else None
+        row["uploads_per_iteration"] = theory.uploads_per_iteration if theory else None
+        row["signals_per_iteration"] = theory.signals_per_iteration if theory else None
+        sim = simulations.get(scheme.name) if simulations else None
+        row["mc_mean_latency"] = sim.mean_latency if sim else None
+        row["mc_stderr"] = sim.latency_stderr if sim else None
+        row["mc_failed"] = sim.failed if sim else None
+        row["mc_p95_latency"] = sim.quantile(0.95) if sim else None
+        row["mc_mean_tasks_per_worker"] = sim.mean_tasks_per_worker if sim else None
+        row["mc_uploads_per_iteration"] = sim.mean_uploads if sim else None
+        row["mc_signals_per_iteration"] = sim.mean_signals if sim else None
+        rows[scheme.name] = row
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if 0 < abs(value) < 10 ** (-digits):
+        return f"{value:.1e}"  # a small probability is not zero
+    return f"{value:.{digits}f}"
+
+
+def _print_table(rows: dict[str, dict[str, Any]], header: str, with_mc: bool) -> None:
+    columns = ["scheme", "E[T]", "p50", "p95", "P(fail)", "tasks/worker", "uploads", "signals"]
+    if with_mc:
+        columns += ["MC mean ± stderr", "MC fail"]
+    table = []
+    for name, row in rows.items():
+        cells = [
+            name,
+            _fmt(row["expected_latency"]),
+            _fmt(row["p50_latency"]),
+            _fmt(row["p95_latency"]),
+            _fmt(row["failure_probability"], 4),
+            _fmt(row["mean_tasks_per_worker"]),
+            _fmt(row["uploads_per_iteration"], 2),
+            _fmt(row["signals_per_iteration"], 2),
+        ]
+        if row["mean_tasks_per_worker"] is None and row["mc_mean_tasks_per_worker"] is not None:
+            cells[5] = _fmt(row["mc_mean_tasks_per_worker"]) + " (MC)"
+            cells[6] = _fmt(row["mc_uploads_per_iteration"], 2) + " (MC)"
+            cells[7] = _fmt(row["mc_signals_per_iteration"], 2) + " (MC)"
+        if with_mc:
+            mean, err = row["mc_mean_latency"], row["mc_stderr"]
+            cells.append(f"{_fmt(mean)} ± {_fmt(err)}" if math.isfinite(mean) else "inf")
+            cells.append(str(row["mc_failed"]))
+        table.append(cells)
+    widths = [max(len(str(r[i])) for r in [columns, *table]) for i in range(len(columns))]
+    print(header)
+    for cells in [columns, *table]:
+        padded = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        print("  ".join(padded))
+
+
+def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict, sims) -> None:
+    import numpy as np
+
+    from gclib._plotting import new_figure, plot_cdf, save_figure
+
+    finite = [r["p95_latency"] for r in rows.values() if r["p95_latency"] is not None]
+    finite += [r["mc_p95_latency"] for r in rows.values() if r["mc_p95_latency"] is not None]
+    finite = [v for v in finite if math.isfinite(v)]
+    upper = 1.3 * max(finite) if finite else 10.0 * model.mean_task_time
+    grid = np.linspace(0.0, upper, 400)
+    fig, ax = new_figure()
+    for scheme in schemes:
+        exact = None
+        if scheme.kind != "streaming":
+            exact = (grid, latency_cdf(grid, n, scheme, model))
+        samples = {"Monte Carlo": sims[scheme.name].latency} if sims else None
+        if exact is None and not samples:
+            continue
+        plot_cdf(ax, scheme.name, exact=exact, samples=samples)
+    ax.set_xlim(0.0, upper)
+    ax.set_title(f"Latency CDF, n = {n}")
+    save_figure(fig, path, close=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.smax >= args.workers:
+        raise UsageError(f"--smax must be below --workers ({args.workers}), got {args.smax}")
+    if isinstance(args.schemes, str) and args.schemes.strip().lower() == "all":
+        args.schemes = _default_schemes(args.smax)
+    model = model_from_args(args)
+    levels = levels_from_args(args)
+    schemes = schemes_from_args(args)
+    if args.plot is not None and not args.plot.lower().endswith((".png", ".pdf", ".svg")):
+        raise UsageError(f"--plot must name a .png, .pdf or .svg file, got {args.plot!r}")
+    n = args.workers
+    simulations = None
+    if args.mc:
+        simulations = simulate(
+            n,
+            schemes,
+            model,
+            args.mc,
+            rng=args.seed,
+            progress=not args.json,
+        )
+    rows = _scheme_rows(schemes, n, model, simulations)
+    if args.plot is not None:
+        _plot(args.plot, schemes, n, model, rows, simulations)
+    if args.json:
+        emit_json(
+            {
+                "n": n,
+                "s_max": args.smax,
+                "levels": list(levels),
+                "model": {
+                    "shift": model.shift,
+                    "rate": model.rate,
+                    "straggler_prob": model.straggler_prob,
+                    "stragglers": model.stragglers,
+                    "slowdown": model.slowdown,
+                    "crash_prob": model.crash_prob,
+                    "upload_cost": model.upload_cost,
+                    "signal_cost": model.signal_cost,
+                },
+                "mc_iterations": args.mc,
+                "seed": args.seed,
+                "schemes": rows,
+            }
+        )
+        return 0
+    header = (
+        f"n = {n}, s_max = {args.smax}, S = {{{', '.join(map(str, levels))}}}, "
+        f"{model.describe()}"
+        + (f", Monte Carlo: {args.mc} iterations (seed {args.seed})" if args.mc else "")
+    )
+    _print_table(rows, header, bool(args.mc))
+    if args.plot is not None:
+        print(f"figure written to {args.plot}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,517 @@
+"""Latency figures: exact curves of every scheme, latency distributions, the trade-off between
+latency and uploads, and the best level sets.
+
+The helpers compute what they draw from the exact theory of :mod:`gclib._theory` (and take Monte
+Carlo or measured samples from the caller), so the book and the ``--plot`` options of the command
+line draw the same figures from the same numbers. Every scheme keeps the colour, line style and
+marker of :func:`gclib._plotting.scheme_style`; legends name schemes as the text does: ``GC(s)``,
+``uncoded``, ``nested``, ``streaming``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gclib._model import RuntimeModel
+from gclib._plotting import plot_cdf, scheme_style
+from gclib._schemes import Scheme, parse_schemes
+from gclib._theory import (
+    expected_latency,
+    expected_signals,
+    expected_tasks_per_worker,
+    expected_uploads,
+    failure_probability,
+    latency_cdf,
+    latency_quantile,
+)
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "QUANTITIES",
+    "scheme_label",
+    "format_levels",
+    "resolve_schemes",
+    "theory_curves",
+    "latency_grid",
+    "place_legend",
+    "plot_scheme_curves",
+    "plot_latency_cdfs",
+    "plot_latency_against_uploads",
+    "plot_level_sets",
+]
+
+# The exact quantities :func:`theory_curves` can sweep, each the theory function computing it.
+QUANTITIES = {
+    "latency": expected_latency,
+    "tasks": expected_tasks_per_worker,
+    "uploads": expected_uploads,
+    "signals": expected_signals,
+    "failure": failure_probability,
+}
+
+
+def scheme_label(name: str) -> str:
+    """The name of a scheme as the text writes it: ``"gc:2"`` → ``"GC(2)"``, ``"gc:0"`` →
+    ``"uncoded"``, ``"ignore:1"`` → ``"ignore(1)"``; other names are returned unchanged."""
+    kind, _, arg = name.strip().lower().partition(":")
+    if kind == "gc" and arg.isdigit():
+        return "uncoded" if int(arg) == 0 else f"GC({int(arg)})"
+    if kind == "ignore" and arg.isdigit():
+        return f"ignore({int(arg)})"
+    return name
+
+
+def format_levels(levels: Sequence[int]) -> str:
+    """A level set as the text writes it, e.g. ``{0, 2, 4}``."""
+    return "{" + ", ".join(str(int(s)) for s in sorted(levels)) + "}"
+
+
+def resolve_schemes(
+    schemes: Scheme | str | Sequence[Scheme | str],
+    s_max: int | None = None,
+    levels: Sequence[int] | None = None,
+) -> tuple[Scheme, ...]:
+    """Schemes from :class:`~gclib.Scheme` objects or names (``"nested,gc:2"``, ...).
+
+    Args:
+        schemes: one scheme, a name or comma list of names, or a sequence of them.
+        s_max: the placement's largest tolerance, needed to parse names.
+        levels: the nested level set when parsing ``"nested"`` (default ``0..s_max``).
+    """
+    items = [schemes] if isinstance(schemes, Scheme | str) else list(schemes)
+    if not items:
+        raise ValueError("Argument 'schemes' must name at least one scheme.")
+    result: list[Scheme] = []
+    for item in items:
+        if isinstance(item, Scheme):
+            parsed: tuple[Scheme, ...] = (item,)
+        elif isinstance(item, str):
+            if s_max is None:
+                raise ValueError(f"Argument 's_max' is needed to parse the scheme name {item!r}.")
+            parsed = parse_schemes(item, s_max, levels)
+        else:
+            raise ValueError(f"Argument 'schemes' must hold Schemes or names, not {item!r}.")
+        result.extend(scheme for scheme in parsed if scheme not in result)
+    return tuple(result)
+
+
+def theory_curves(
+    quantity: str,
+    n: int,
+    schemes: Scheme | str | Sequence[Scheme | str],
+    models: Sequence[RuntimeModel],
+    *,
+    s_max: int | None = None,
+    levels: Sequence[int] | None = None,
+) -> dict[str, np.ndarray]:
+    """An exact quantity of every scheme along a sequence of models (a parameter sweep).
+
+    Args:
+        quantity: ``"latency"`` (``E[T]``, ``inf`` where a scheme fails with positive
+            probability), ``"tasks"`` (expected tasks per worker), ``"uploads"`` and
+            ``"signals"`` (expected per iteration) or ``"failure"`` (``P(T = ∞)``).
+        n: the number of workers.
+        schemes: the schemes (streaming has no exact theory and is refused).
+        models: one runtime model per point of the sweep.
+        s_max, levels: to parse scheme names, see :func:`resolve_schemes`.
+
+    Returns:
+        Scheme name → array with one value per model.
+    """
+    if quantity not in QUANTITIES:
+        raise ValueError(
+            f"Argument 'quantity' must be one of {', '.join(QUANTITIES)}, not {quantity!r}."
+        )
+    models = list(models)
+    if not models or not all(isinstance(model, RuntimeModel) for model in models):
+        raise ValueError("Argument 'models' must be a non-empty sequence of RuntimeModels.")
+    function = QUANTITIES[quantity]
+    return {
+        scheme.name: np.array([float(function(n, scheme, model)) for model in models])
+        for scheme in resolve_schemes(schemes, s_max, levels)
+    }
+
+
+def latency_grid(
+    n: int,
+    schemes: Scheme | str | Sequence[Scheme | str],
+    model: RuntimeModel,
+    *,
+    upper: float = 0.995,
+    points: int = 300,
+    s_max: int | None = None,
+    levels: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Times from 0 to the largest ``upper``-quantile of the schemes' latencies: a grid on which
+    every exact CDF is drawn to nearly 1 (quantiles that are infinite are skipped)."""
+    if not 0.0 < upper < 1.0:
+        raise ValueError(f"Argument 'upper' must be a probability in (0, 1), not {upper!r}.")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise ValueError(f"Argument 'points' must be an integer of at least 2, not {points!r}.")
+    ends = [
+        float(latency_quantile(upper, n, scheme, model))
+        for scheme in resolve_schemes(schemes, s_max, levels)
+        if scheme.kind != "streaming"
+    ]
+    finite = [end for end in ends if math.isfinite(end)]
+    end = max(finite) if finite else 10.0 * model.mean_task_time
+    return np.linspace(0.0, end, points)
+
+
+def _mark_infinite(ax: Axes, x: np.ndarray, y: np.ndarray, style: Mapping[str, Any]) -> None:
+    """Where a curve jumps from a finite value to ``inf``, an arrow from the last finite point
+    to the upper edge of the axes; a curve infinite from its first point gets a triangle on the
+    edge there."""
+    infinite = np.isinf(y) & (y > 0)
+    for index in np.flatnonzero(infinite):
+        if index > 0 and np.isfinite(y[index - 1]):
+            ax.annotate(
+                "",
+                xy=(x[index], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(x[index - 1], y[index - 1]),
+                textcoords="data",
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": style["color"],
+                    "linestyle": style["linestyle"],
+                    "linewidth": style.get("linewidth", 1.6),
+                    "shrinkA": 0,
+                    "shrinkB": 0,
+                },
+                annotation_clip=False,
+            )
+        elif index == 0:
+            ax.plot(
+                [x[0]],
+                [1.0],
+                transform=ax.get_xaxis_transform(),
+                linestyle="none",
+                marker="^",
+                color=style["color"],
+                clip_on=False,
+                label="_nolegend_",
+            )
+
+
+def place_legend(ax: Axes, where: str = "inside", **kwargs: Any) -> None:
+    """Draw the legend of ``ax``: ``"inside"`` the axes (matplotlib's best place) or
+    ``"outside"`` to the right of the whole figure, for figures of several panels."""
+    if where == "inside":
+        ax.legend(**kwargs)
+    elif where == "outside":
+        handles = kwargs.pop("handles", None)
+        labels = kwargs.pop("labels", None)
+        if handles is None:
+            handles, labels = ax.get_legend_handles_labels()
+        ax.figure.legend(handles, labels, loc="outside right upper", **kwargs)
+    else:
+        raise ValueError(f"Argument 'where' must be 'inside' or 'outside', not {where!r}.")
+
+
+def plot_scheme_curves(
+    ax: Axes,
+    x: npt.ArrayLike,
+    curves: Mapping[str, npt.ArrayLike],
+    *,
+    monte_carlo: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike | None]]
+    | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    logy: bool = False,
+    markers: bool = True,
+    legend: bool | str = True,
+    mark_infinite: bool = True,
+) -> Axes:
+    """Draw one exact curve per scheme, with optional Monte Carlo estimates as open markers.
+
+    Args:
+        ax: the axes to draw into.
+        x: the abscissae shared by the curves.
+        curves: scheme name (``"nested"``, ``"gc:2"``, ...) → ordinates; an infinite value
+            leaves a gap in the line (see ``mark_infinite``).
+        monte_carlo: scheme name → ``(x, mean, stderr)``; drawn as open circles in the
+            scheme's colour with error bars of ±1.96 standard errors (``stderr`` may be
+            ``None``).
+        xlabel, ylabel: axis labels.
+        logy: logarithmic ordinate.
+        markers: mark every point of the exact curves.
+        legend: draw the legend (one entry per scheme and one for the Monte Carlo markers):
+            ``True`` or ``"inside"`` in the axes, ``"outside"`` right of the figure, ``False``
+            none.
+        mark_infinite: where a curve jumps to ``inf``, draw an arrow from its last finite point
+            to the upper edge of the axes.
+
+    Returns:
+        ``ax``.
+    """
+    from matplotlib.lines import Line2D
+
+    x_values = np.asarray(x, dtype=float)
+    for name, values in curves.items():
+        y_values = np.asarray(values, dtype=float)
+        if y_values.shape != x_values.shape:
+            raise ValueError(
+                f"Curve {name!r} must have the shape of 'x', {x_values.shape}, "
+                f"not {y_values.shape}."
+            )
+        style = scheme_style(name)
+        if not markers:
+            style["marker"] = ""
+        shown = np.where(np.isfinite(y_values), y_values, np.nan)
+        ax.plot(x_values, shown, label=scheme_label(name), **style)
+        if mark_infinite:
+            _mark_infinite(ax, x_values, y_values, style)
+    extra_handles, extra_labels = [], []
+    for name, (mc_x, mc_mean, mc_err) in (monte_carlo or {}).items():
+        color = scheme_style(name)["color"]
+        error = None if mc_err is None else 1.96 * np.asarray(mc_err, dtype=float)
+        ax.errorbar(
+            np.asarray(mc_x, dtype=float),
+            np.asarray(mc_mean, dtype=float),
+            yerr=error,
+            linestyle="none",
+            marker="o",
+            markersize=6,
+            markerfacecolor="white",
+            markeredgewidth=1.3,
+            color=color,
+            ecolor=color,
+            capsize=2,
+            # estimates of a scheme without an exact curve get their own legend entry
+            label="_nolegend_" if name in curves else f"{scheme_label(name)} (Monte Carlo)",
+            zorder=3,
+        )
+    if monte_carlo and any(name in curves for name in monte_carlo):
+        extra_handles.append(
+            Line2D([], [], linestyle="none", marker="o", markerfacecolor="white", color="0.3")
+        )
+        extra_labels.append("Monte Carlo")
+    if logy:
+        ax.set_yscale("log")
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if legend:
+        handles, labels = ax.get_legend_handles_labels()
+        where = "inside" if legend is True else legend
+        place_legend(ax, where, handles=handles + extra_handles, labels=labels + extra_labels)
+    return ax
+
+
+def plot_latency_cdfs(
+    ax: Axes,
+    n: int,
+    schemes: Scheme | str | Sequence[Scheme | str],
+    model: RuntimeModel,
+    *,
+    samples: Mapping[str, Mapping[str, npt.ArrayLike]] | None = None,
+    t: npt.ArrayLike | None = None,
+    s_max: int | None = None,
+    levels: Sequence[int] | None = None,
+    xlabel: str = "latency (model time units)",
+) -> Axes:
+    """Draw the latency distribution of every scheme: the exact CDF and empirical ones.
+
+    Args:
+        ax: the axes to draw into.
+        n: the number of workers.
+        schemes: the schemes; the exact CDF is drawn for every scheme but streaming.
+        model: the runtime model of the exact CDFs.
+        samples: scheme name → source label (e.g. ``"Monte Carlo"``, ``"worker pool"``) →
+            latency samples; ``inf`` samples count as iterations that never finished.
+        t: the times of the exact curves (default :func:`latency_grid`, extended to the largest
+            finite sample).
+        s_max, levels: to parse scheme names, see :func:`resolve_schemes`.
+        xlabel: the abscissa label.
+
+    Returns:
+        ``ax``.
+    """
+    resolved = resolve_schemes(schemes, s_max, levels)
+    samples = dict(samples or {})
+    unknown = set(samples) - {scheme.name for scheme in resolved}
+    if unknown:
+        raise ValueError(f"Argument 'samples' names schemes not drawn: {sorted(unknown)}.")
+    if t is None:
+        grid = latency_grid(n, resolved, model)
+        finite = [
+            float(np.max(values[np.isfinite(values)]))
+            for per_source in samples.values()
+            for values in (np.asarray(v, dtype=float) for v in per_source.values())
+            if np.isfinite(values).any()
+        ]
+        if finite and max(finite) > grid[-1]:
+            grid = np.linspace(0.0, max(finite), grid.size)
+    else:
+        grid = np.asarray(t, dtype=float)
+    for scheme in resolved:
+        exact = None
+        if scheme.kind != "streaming":
+            exact = (grid, latency_cdf(grid, n, scheme, model))
+        drawn = len(ax.lines)
+        plot_cdf(ax, scheme.name, exact=exact, samples=samples.get(scheme.name), xlabel=xlabel)
+        label = scheme_label(scheme.name)
+        for line in ax.lines[drawn:]:
+            line.set_label(line.get_label().replace(scheme.name, label, 1))
+    ax.set_xlim(left=0.0, right=float(grid[-1]))
+    ax.legend()
+    return ax
+
+
+def plot_latency_against_uploads(
+    ax: Axes,
+    points: Mapping[str, tuple[float, float]],
+    *,
+    bound: float | None = None,
+    bound_label: str = "coverage bound",
+    annotate: bool = True,
+    xlabel: str = "uploads per worker and iteration",
+    ylabel: str = "expected latency E[T]",
+) -> Axes:
+    """Draw each scheme as one point (uploads per worker, expected latency).
+
+    The points of the GC family (``uncoded`` and ``gc:s``) are joined in the order of ``s`` by
+    a thin line, so that the trade-off along the family shows.
+
+    Args:
+        ax: the axes to draw into.
+        points: scheme name → ``(uploads per worker, latency)``; a name may carry a suffix
+            after ``" "`` (e.g. ``"nested {0, 4}"``), which is kept in the annotation while the
+            style comes from the first word.
+        bound: a lower bound of the latency, drawn as a horizontal line.
+        bound_label: its legend label.
+        annotate: write each scheme's label next to its point.
+        xlabel, ylabel: axis labels.
+
+    Returns:
+        ``ax``.
+    """
+    family: list[tuple[int, float, float]] = []
+    for name, (uploads, latency) in points.items():
+        base, _, suffix = name.partition(" ")
+        style = scheme_style(base)
+        label = (scheme_label(base) + (" " + suffix if suffix else "")).strip()
+        ax.plot(
+            [uploads],
+            [latency],
+            linestyle="none",
+            marker=style["marker"] or "o",
+            markersize=8,
+            color=style["color"],
+            label=label,
+            zorder=3,
+        )
+        if annotate:
+            # GC(s) of even s is labelled below its point, everything else above: neighbours
+            # along the family then rarely collide
+            kind, _, arg = base.lower().partition(":")
+            below = kind == "gc" and arg.isdigit() and int(arg) % 2 == 0
+            ax.annotate(
+                label,
+                (uploads, latency),
+                xytext=(6, -13 if below else 4),
+                textcoords="offset points",
+                fontsize="small",
+                color=style["color"],
+            )
+        kind, _, arg = base.lower().partition(":")
+        if base.lower() == "uncoded":
+            family.append((0, uploads, latency))
+        elif kind == "gc" and arg.isdigit() and not suffix:
+            family.append((int(arg), uploads, latency))
+    if len(family) > 1:
+        family.sort()
+        ax.plot(
+            [u for _, u, _ in family],
+            [v for _, _, v in family],
+            color=scheme_style("gc:2")["color"],
+            linestyle="--",
+            linewidth=1.0,
+            alpha=0.7,
+            label="_nolegend_",
+            zorder=2,
+        )
+    bound_line = None
+    if bound is not None:
+        bound_line = ax.axhline(
+            bound, label=bound_label, **{**scheme_style("coverage bound"), "marker": ""}
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0.0)
+    if not annotate:
+        ax.legend()
+    elif bound_line is not None:
+        # the points are named beside them: the legend only explains the bound
+        ax.legend([bound_line], [bound_label])
+    return ax
+
+
+def plot_level_sets(
+    ax: Axes,
+    best: Sequence[tuple[Sequence[int], float]],
+    *,
+    references: Mapping[str, float] | None = None,
+    xlabel: str = "number of levels |S|",
+    ylabel: str = "expected latency E[T]",
+    label: str = "best S of each size",
+    style: Mapping[str, Any] | None = None,
+    legend: bool = True,
+) -> Axes:
+    """Draw the best level set of each size and its expected latency, each point annotated with
+    its set.
+
+    Args:
+        ax: the axes to draw into.
+        best: one ``(level set, expected latency)`` per size, in any order.
+        references: label → latency drawn as horizontal lines, e.g. ``{"gc:4": ...,
+            "coverage bound": ...}`` (scheme names get their scheme style).
+        xlabel, ylabel: axis labels.
+        label: the legend label of the curve.
+        style: line properties that replace the nested code's style (e.g. to draw the best
+            sets of several models into one axes).
+        legend: draw the legend.
+
+    Returns:
+        ``ax``.
+    """
+    if not best:
+        raise ValueError("Argument 'best' must hold at least one level set.")
+    ordered = sorted(((len(levels), tuple(levels), float(value)) for levels, value in best))
+    sizes = [size for size, _, _ in ordered]
+    values = [value for _, _, value in ordered]
+    line_style = {**scheme_style("nested"), **(style or {})}
+    ax.plot(sizes, values, label=label, **line_style)
+    for size, levels, value in ordered:
+        ax.annotate(
+            format_levels(levels),
+            (size, value),
+            xytext=(3, 7),
+            textcoords="offset points",
+            ha="left",
+            fontsize="small",
+            color=line_style["color"],
+        )
+    for name, value in (references or {}).items():
+        try:
+            style = {**scheme_style(name), "marker": ""}
+        except ValueError:
+            style = {"color": "0.4", "linestyle": "--"}
+        ax.axhline(value, label=scheme_label(name), **style)
+    ax.set_xticks(sizes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    top = max([*values, *(references or {}).values(), ax.get_ylim()[1] / 1.12])
+    ax.set_ylim(0.0, 1.12 * top)
+    if legend:
+        ax.legend()
+    return ax

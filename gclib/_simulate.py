@@ -1,0 +1,476 @@
+"""Monte Carlo simulation of one iteration of every scheme on sampled task times.
+
+Two paths compute the same thing from a :class:`~gclib.ModelSample`:
+
+- the *vectorized* path uses order statistics of the finish times ``F_{i,k}`` (the time worker
+  ``i`` finishes its ``k``-th task): GC(s) finishes at the ``(n−s)``-th smallest ``F_{i,s+1}``, the
+  nested code at the smallest of these over ``s ∈ S``, ignore-stragglers(s) at the ``(n−s)``-th
+  smallest ``F_{i,1}`` and streaming at the coverage time
+  ``max_j min_{k} F_{(j−k) mod n, k+1}``, the moment every partition has been computed by some
+  worker;
+- the *event-driven* path replays the progress reports, messages and crashes through the
+  master's :class:`~gclib.Scheduler`, the very state machine the worker pool runs.
+
+Conventions (shared with the exact theory). A progress signal reaches the master
+``signal_cost`` after its task, an upload ``upload_cost`` after it is sent, and the master's own
+messages take no time. Simultaneous events are handled in the order (time, task count, worker), so
+that simultaneous completions favour the smaller level. The master stops every worker when it
+decides (nested: when it requests the level-``s`` messages; the other schemes: when it finishes);
+a worker has computed the tasks it finished by then (capped at the scheme's task count). Eager
+schemes count one upload per worker that finished its upload task by the stop; the nested code
+uploads ``n − s`` messages and sends one signal per computed task; streaming uploads every computed
+task. An iteration that never finishes (unresponsive workers beyond the tolerance) has latency
+``inf`` and level ``-1``; its workers compute their whole window.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gclib._model import ModelSample, RuntimeModel
+from gclib._scheduler import Complete, Fail, RequestLevel, Resume, Scheduler
+from gclib._schemes import Scheme, parse_schemes
+
+__all__ = ["SchemeSimulation", "simulate", "simulate_sample"]
+
+# worker-task entries sampled per chunk of iterations (memory bound of the vectorized path)
+_CHUNK_ENTRIES = 2_000_000
+
+
+@dataclass(frozen=True)
+class SchemeSimulation:
+    """The simulated iterations of one scheme.
+
+    Attributes:
+        scheme: the scheme.
+        n: the number of workers.
+        latency: shape ``(iterations,)``, in model time units (``inf``: never finished).
+        level: shape ``(iterations,)``, the tolerance the master decoded with (the ``s`` of
+            GC(s) and ignore(s)); ``-1`` for streaming and for iterations that never finished.
+        tasks: shape ``(iterations, n)``, the tasks each worker computed.
+        uploads: shape ``(iterations,)``, gradient-sized uploads.
+        signals: shape ``(iterations,)``, progress signals.
+    """
+
+    scheme: Scheme
+    n: int
+    latency: np.ndarray
+    level: np.ndarray
+    tasks: np.ndarray
+    uploads: np.ndarray
+    signals: np.ndarray
+
+    @property
+    def iterations(self) -> int:
+        return int(self.latency.size)
+
+    @property
+    def failed(self) -> int:
+        """The number of iterations that never finished."""
+        return int(np.count_nonzero(np.isinf(self.latency)))
+
+    @property
+    def mean_latency(self) -> float:
+        """The sample mean (``inf`` if some iteration never finished)."""
+        return float(np.mean(self.latency))
+
+    @property
+    def latency_stderr(self) -> float:
+        """The standard error of :attr:`mean_latency` (``inf`` if some iteration failed)."""
+        if self.failed:
+            return math.inf
+        if self.iterations < 2:
+            return math.nan
+        return float(np.std(self.latency, ddof=1) / math.sqrt(self.iterations))
+
+    def quantile(self, q: float | Sequence[float]) -> float | np.ndarray:
+        """Empirical quantile(s) of the latency (``inf`` counts as the largest value)."""
+        values = np.quantile(self.latency, q, method="inverted_cdf")
+        return float(values) if np.ndim(values) == 0 else values
+
+    def cdf(self, t: float | np.ndarray) -> np.ndarray:
+        """The empirical distribution function ``#{latency ≤ t} / iterations``."""
+        ordered = np.sort(self.latency)
+        return np.searchsorted(ordered, np.asarray(t, dtype=float), side="right") / ordered.size
+
+    @property
+    def mean_tasks_per_worker(self) -> float:
+        return float(np.mean(self.tasks))
+
+    @property
+    def mean_uploads(self) -> float:
+        return float(np.mean(self.uploads))
+
+    @property
+    def mean_signals(self) -> float:
+        return float(np.mean(self.signals))
+
+    def level_frequencies(self) -> dict[int, float]:
+        """``level → fraction of the iterations`` (``-1``: none)."""
+        values, counts = np.unique(self.level, return_counts=True)
+        return {int(v): float(c) / self.iterations for v, c in zip(values, counts, strict=True)}
+
+
+# ------------------------------------------------------------------------------- validation
+def _as_schemes(
+    n: int,
+    schemes: Scheme | str | Sequence[Scheme | str],
+    s_max: int | None,
+    levels: Sequence[int] | None,
+) -> tuple[Scheme, ...]:
+    items = [schemes] if isinstance(schemes, Scheme | str) else list(schemes)
+    if not items:
+        raise ValueError("Argument 'schemes' must name at least one scheme.")
+    result: list[Scheme] = []
+    for item in items:
+        if isinstance(item, Scheme):
+            parsed = (item,)
+        elif isinstance(item, str):
+            if s_max is None:
+                raise ValueError(
+                    f"Argument 's_max' is needed to parse the scheme name {item!r} "
+                    "(the placement's largest tolerance)."
+                )
+            parsed = parse_schemes(item, s_max, levels, n)
+        else:
+            raise ValueError(f"Argument 'schemes' must hold Schemes or names, not {item!r}.")
+        for scheme in parsed:
+            if scheme.s_max >= n:
+                raise ValueError(f"Argument 's_max' must be below n = {n}, not {scheme.s_max}.")
+            if scheme.levels and max(scheme.levels) >= n:
+                raise ValueError(f"Scheme {scheme.name} needs tolerances below n = {n}.")
+            if scheme not in result:
+                result.append(scheme)
+    names = [s.name for s in result]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Argument 'schemes' names one scheme twice in {names}.")
+    return tuple(result)
+
+
+def _costs(model: RuntimeModel | None) -> tuple[float, float]:
+    if model is None:
+        return 0.0, 0.0
+    if not isinstance(model, RuntimeModel):
+        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    return model.upload_cost, model.signal_cost
+
+
+# ---------------------------------------------------------------------------- shared outputs
+def _activity(
+    scheme: Scheme, finish: np.ndarray, stop: np.ndarray, level: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tasks per worker, uploads and signals of each iteration, given the stop times."""
+    K = scheme.tasks_per_worker
+    n = finish.shape[1]
+    window = finish[:, :, :K]
+    # inf <= inf: an unresponsive worker finishes nothing, even in an iteration that never ends
+    done = (window <= stop[:, None, None]) & np.isfinite(window)
+    tasks = np.count_nonzero(done, axis=2)
+    total = tasks.sum(axis=1)
+    if scheme.kind == "nested":
+        uploads = np.where(level >= 0, n - level, 0)
+        signals = total
+    elif scheme.kind == "streaming":
+        uploads, signals = total, np.zeros_like(total)
+    else:
+        uploads, signals = np.count_nonzero(done[:, :, K - 1], axis=1), np.zeros_like(total)
+    dtype = np.min_scalar_type(K)
+    return tasks.astype(dtype), uploads.astype(np.int64), signals.astype(np.int64)
+
+
+def _order_statistic(values: np.ndarray, rank: int) -> np.ndarray:
+    """The ``rank``-th smallest (1-based) along the last axis."""
+    return np.partition(values, rank - 1, axis=-1)[..., rank - 1]
+
+
+# ---------------------------------------------------------------------------- vectorized path
+def _vectorized(
+    scheme: Scheme, finish: np.ndarray, upload_cost: float, signal_cost: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latency, level and stop time of each iteration from the finish times ``(I, n, tasks)``."""
+    n = finish.shape[1]
+    kind = scheme.kind
+    if kind == "streaming":
+        window = scheme.s_max + 1
+        # partition j arrives first from worker (j − k) mod n as its task k (0-based)
+        arrivals = np.stack([np.roll(finish[:, :, k], k, axis=1) for k in range(window)])
+        raw = arrivals.min(axis=0).max(axis=1)
+        level = np.full(raw.shape, -1)
+        stop = latency = raw + upload_cost
+    elif kind == "ignore":
+        s = scheme.levels[0]
+        raw = _order_statistic(finish[:, :, 0], n - s)
+        level = np.where(np.isfinite(raw), s, -1)
+        stop = latency = raw + upload_cost
+    else:
+        per_level = np.stack([_order_statistic(finish[:, :, s], n - s) for s in scheme.levels])
+        # argmin takes the first minimum: simultaneous completions go to the smaller level
+        best = np.argmin(per_level, axis=0)
+        raw = np.take_along_axis(per_level, best[None], axis=0)[0]
+        level = np.where(np.isfinite(raw), np.asarray(scheme.levels)[best], -1)
+        if kind == "nested":
+            stop = raw + signal_cost
+            latency = stop + upload_cost
+        else:
+            stop = latency = raw + upload_cost
+    latency = np.where(np.isfinite(raw), latency, np.inf)
+    stop = np.where(np.isfinite(raw), stop, np.inf)
+    return latency, level, stop
+
+
+# -------------------------------------------------------------------------- event-driven path
+_LOST, _PROGRESS, _MESSAGE = 0, 1, 2
+
+
+def _run_iteration(
+    scheme: Scheme,
+    finish: np.ndarray,
+    crashed: np.ndarray,
+    loss_times: np.ndarray,
+    upload_cost: float,
+    signal_cost: float,
+) -> tuple[float, int, float]:
+    """Replay one iteration through the Scheduler; returns ``(latency, level, stop time)``."""
+    n = finish.shape[0]
+    scheduler = Scheduler(n, scheme)
+    K = scheme.tasks_per_worker
+    if scheme.kind == "nested":
+        reports = [(k, signal_cost) for k in range(1, K + 1)]
+    elif scheme.uploads_each_task:
+        reports = [(k, upload_cost) for k in range(1, K + 1)]
+    else:  # eager: one upload after the last task, which also reports the progress
+        reports = [(K, upload_cost)]
+    events: list[tuple[float, int, int, int]] = []
+    for worker in range(n):
+        if crashed[worker]:
+            events.append((float(loss_times[worker]), _LOST, 0, worker))
+        for k, delay in reports:
+            time = float(finish[worker, k - 1])
+            if math.isfinite(time):
+                events.append((time + delay, _PROGRESS, k, worker))
+    heapq.heapify(events)
+    # a progress event sorts by (time, task count, worker); losses and messages come first
+    stopped = [False] * n
+    stop_time = math.inf
+    while events:
+        time, kind, tasks, worker = heapq.heappop(events)
+        if kind == _LOST:
+            actions = scheduler.lost(worker)
+        elif kind == _MESSAGE:
+            actions = scheduler.message(worker, tasks)
+        else:
+            if stopped[worker]:
+                continue  # a stopped worker computes nothing more
+            actions = scheduler.progress(worker, tasks)
+        for action in actions:
+            if isinstance(action, RequestLevel):
+                stop_time = min(stop_time, time)
+                for w in action.workers:
+                    heapq.heappush(events, (time + upload_cost, _MESSAGE, action.level, w))
+            elif isinstance(action, Complete):
+                stop_time = min(stop_time, time)
+                level = -1 if action.level is None else action.level
+                return time, level, stop_time
+            elif isinstance(action, Fail):
+                return math.inf, -1, math.inf
+            elif isinstance(action, Resume):
+                # only a lost responder makes the master resume; a simulated crash happens
+                # before the first report, so no crashed worker is ever a responder
+                raise RuntimeError("unexpected resume in a simulated iteration")
+            else:  # Stop
+                for w in action.workers:
+                    stopped[w] = True
+                stop_time = min(stop_time, time)
+    return math.inf, -1, math.inf
+
+
+def _event_driven(
+    scheme: Scheme,
+    finish: np.ndarray,
+    sample: ModelSample,
+    upload_cost: float,
+    signal_cost: float,
+    loss_scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    iterations = finish.shape[0]
+    latency = np.empty(iterations)
+    level = np.empty(iterations, dtype=int)
+    stop = np.empty(iterations)
+    crashed = np.asarray(sample.crashed).reshape(iterations, -1)
+    losses = np.asarray(sample.crash_fraction).reshape(iterations, -1) * loss_scale
+    for i in range(iterations):
+        latency[i], level[i], stop[i] = _run_iteration(
+            scheme, finish[i], crashed[i], losses[i], upload_cost, signal_cost
+        )
+    # an iteration that never finishes keeps every worker busy with its whole window
+    stop = np.where(np.isinf(latency), np.inf, stop)
+    return latency, level, stop
+
+
+# ------------------------------------------------------------------------------- entry points
+def _simulate_finish(
+    schemes: Sequence[Scheme],
+    finish: np.ndarray,
+    sample: ModelSample,
+    upload_cost: float,
+    signal_cost: float,
+    method: str,
+    loss_scale: float,
+) -> dict[str, tuple[np.ndarray, ...]]:
+    out = {}
+    for scheme in schemes:
+        if method == "vectorized":
+            latency, level, stop = _vectorized(scheme, finish, upload_cost, signal_cost)
+        else:
+            latency, level, stop = _event_driven(
+                scheme, finish, sample, upload_cost, signal_cost, loss_scale
+            )
+        tasks, uploads, signals = _activity(scheme, finish, stop, level)
+        out[scheme.name] = (latency, level.astype(np.int16), tasks, uploads, signals)
+    return out
+
+
+def _check_method(method: str) -> str:
+    if method not in ("vectorized", "events"):
+        raise ValueError(f"Argument 'method' must be 'vectorized' or 'events', not {method!r}.")
+    return method
+
+
+def simulate_sample(
+    schemes: Scheme | Sequence[Scheme],
+    sample: ModelSample,
+    *,
+    model: RuntimeModel | None = None,
+    method: str = "vectorized",
+) -> dict[str, SchemeSimulation]:
+    """Simulate ``schemes`` on given task times (one or many iterations).
+
+    Args:
+        schemes: a :class:`~gclib.Scheme` or a sequence of them.
+        sample: task times of shape ``(n, tasks)`` or ``(iterations, n, tasks)`` with at least
+            as many tasks as any scheme computes.
+        model: supplies the communication costs and the time scale at which a crash is reported
+            (``crash_fraction · (a + 1/μ)``); ``None``: no costs.
+        method: ``"vectorized"`` (order statistics) or ``"events"`` (the Scheduler).
+
+    Returns:
+        Scheme name → :class:`SchemeSimulation`.
+    """
+    if not isinstance(sample, ModelSample):
+        raise ValueError(f"Argument 'sample' must be a ModelSample, not {type(sample).__name__}.")
+    method = _check_method(method)
+    upload_cost, signal_cost = _costs(model)
+    times = np.asarray(sample.task_times, dtype=float)
+    if times.ndim == 2:
+        times = times[None]
+    if times.ndim != 3:
+        raise ValueError(
+            f"Argument 'sample' must hold (iterations, n, tasks) times, not {times.shape}."
+        )
+    n = times.shape[1]
+    schemes = _as_schemes(n, schemes, None, None)
+    needed = max(s.tasks_per_worker for s in schemes)
+    if times.shape[2] < needed:
+        raise ValueError(
+            f"Argument 'sample' has {times.shape[2]} tasks per worker; the schemes need {needed}."
+        )
+    loss_scale = model.mean_task_time if model is not None else 1.0
+    finish = np.cumsum(times, axis=-1)
+    raw = _simulate_finish(schemes, finish, sample, upload_cost, signal_cost, method, loss_scale)
+    return {name: SchemeSimulation(s, n, *raw[name]) for s, name in zip(schemes, raw, strict=True)}
+
+
+def simulate(
+    n: int,
+    schemes: Scheme | str | Sequence[Scheme | str],
+    model: RuntimeModel,
+    iterations: int,
+    rng: np.random.Generator | int | None = None,
+    *,
+    s_max: int | None = None,
+    levels: Sequence[int] | None = None,
+    method: str = "vectorized",
+    progress: bool = False,
+) -> dict[str, SchemeSimulation]:
+    """Monte Carlo simulation of ``iterations`` independent iterations of every scheme.
+
+    All schemes see the same sampled task times (common random numbers), so their latencies can
+    be compared iteration by iteration.
+
+    Args:
+        n: the number of workers.
+        schemes: :class:`~gclib.Scheme` objects or names (``"nested"``, ``"gc:2"``,
+            ``"uncoded"``, ``"ignore:1"``, ``"streaming"``, or a comma list of them).
+        model: the runtime and straggler model, with its communication costs.
+        iterations: the number of iterations.
+        rng: a ``numpy.random.Generator`` or a seed.
+        s_max: the placement's largest tolerance; needed to parse scheme names.
+        levels: the nested level set when parsing ``"nested"`` (default ``0..s_max``).
+        method: ``"vectorized"`` (fast order statistics) or ``"events"`` (the Scheduler).
+        progress: show a progress bar on standard error (only when it is a terminal).
+
+    Returns:
+        Scheme name → :class:`SchemeSimulation`.
+
+    Examples:
+        >>> import gclib
+        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> result = gclib.simulate(10, "nested,gc:2", model, 1000, rng=1, s_max=4)
+        >>> bool(result["nested"].mean_latency < result["gc:2"].mean_latency)
+        True
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
+    n = int(n)
+    if not isinstance(model, RuntimeModel):
+        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    model.check_workers(n)
+    valid_count = isinstance(iterations, int | np.integer) and not isinstance(iterations, bool)
+    if not valid_count or iterations < 1:
+        raise ValueError(f"Argument 'iterations' must be a positive integer, not {iterations!r}.")
+    if s_max is not None and (
+        isinstance(s_max, bool) or not isinstance(s_max, int | np.integer) or not 0 <= s_max < n
+    ):
+        raise ValueError(
+            f"Argument 's_max' must be an integer in [0, n) = [0, {n}), not {s_max!r}."
+        )
+    method = _check_method(method)
+    schemes = _as_schemes(n, schemes, s_max, levels)
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    tasks = max(s.tasks_per_worker for s in schemes)
+    chunk = max(1, _CHUNK_ENTRIES // (n * tasks))
+    upload_cost, signal_cost = model.upload_cost, model.signal_cost
+    parts: dict[str, list[tuple[np.ndarray, ...]]] = {s.name: [] for s in schemes}
+    starts = range(0, int(iterations), chunk)
+    bar = None
+    if progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=int(iterations), unit="it", file=sys.stderr, leave=False)
+    try:
+        for start in starts:
+            size = min(chunk, int(iterations) - start)
+            sample = model.sample(n, tasks, generator, size=size)
+            finish = np.cumsum(sample.task_times, axis=-1)
+            raw = _simulate_finish(
+                schemes, finish, sample, upload_cost, signal_cost, method, model.mean_task_time
+            )
+            for name, values in raw.items():
+                parts[name].append(values)
+            if bar is not None:
+                bar.update(size)
+    finally:
+        if bar is not None:
+            bar.close()
+    result = {}
+    for scheme in schemes:
+        columns = zip(*parts[scheme.name], strict=True)
+        arrays = [np.concatenate(list(column)) for column in columns]
+        result[scheme.name] = SchemeSimulation(scheme, n, *arrays)
+    return result

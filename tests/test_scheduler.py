@@ -1,0 +1,298 @@
+"""The master's state machine against a brute-force reading of the protocol.
+
+Without losses the decision is fully determined: the first event after which some level ``s``
+has ``n − s`` workers with ``s + 1`` tasks (one task for ignore-stragglers; every partition for
+streaming), and ``F`` is the first ``n − s`` of them in arrival order. Losses are checked on
+hand-built scenarios and, at random, against invariants computed independently here.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+import pytest
+
+from gclib import Scheduler, Scheme
+from gclib._scheduler import Complete, Fail, RequestLevel, Resume, Status, Stop
+
+N = 6
+S_MAX = 3
+SCHEMES = [
+    Scheme("nested", (0, 1, 2, 3), S_MAX),
+    Scheme("nested", (1, 3), S_MAX),
+    Scheme("nested", (2,), S_MAX),
+    Scheme("gc", (2,), S_MAX),
+    Scheme("uncoded", (0,), S_MAX),
+    Scheme("ignore", (2,), S_MAX),
+    Scheme("ignore", (4,), S_MAX),
+    Scheme("streaming", (), S_MAX),
+]
+
+
+def random_events(rng: random.Random, n: int, max_tasks: int) -> list[tuple[int, int]]:
+    """Each worker reports its tasks one by one (mostly all of them, sometimes fewer: a
+    straggler); the reports are interleaved at random."""
+    counts = [max_tasks if rng.random() < 0.85 else rng.randint(0, max_tasks) for _ in range(n)]
+    queues = {w: list(range(1, counts[w] + 1)) for w in range(n)}
+    events = []
+    while any(queues.values()):
+        w = rng.choice([w for w, q in queues.items() if q])
+        events.append((w, queues[w].pop(0)))
+    return events
+
+
+def brute_force_decision(n: int, scheme: Scheme, events):
+    """(event index, level, F or sources) of the first decision, or None."""
+    arrivals: dict[int, list[int]] = {}
+    sources: dict[int, tuple[int, int]] = {}
+    for index, (w, k) in enumerate(events):
+        arrivals.setdefault(k, []).append(w)
+        if scheme.kind == "streaming":
+            sources.setdefault((w + k - 1) % n, (w, k - 1))
+            if len(sources) == n:
+                return index, None, dict(sources)
+            continue
+        for s in sorted(scheme.levels):
+            needed = 1 if scheme.kind == "ignore" else s + 1
+            ready = arrivals.get(needed, [])
+            if len(ready) >= n - s:
+                return index, s, tuple(ready[: n - s])
+    return None
+
+
+@pytest.mark.parametrize("scheme", SCHEMES, ids=str)
+def test_decisions_match_brute_force_on_random_orders(scheme):
+    rng = random.Random(zlib.crc32(repr(scheme).encode()))
+    decided = 0
+    for _ in range(300):
+        events = random_events(rng, N, scheme.tasks_per_worker)
+        expected = brute_force_decision(N, scheme, events)
+        scheduler = Scheduler(N, scheme)
+        for index, (w, k) in enumerate(events):
+            actions = scheduler.progress(w, k)
+            if expected is None or index < expected[0]:
+                assert actions == []
+                continue
+            if index > expected[0]:
+                assert actions == []  # the decision is taken once
+                continue
+            decided += 1
+            _, level, chosen = expected
+            if scheme.kind == "nested":
+                request, *rest = actions
+                assert request == RequestLevel(level, chosen)
+                stopped = {v for a in rest if isinstance(a, Stop) for v in a.workers}
+                assert stopped == set(range(N)) - set(chosen)
+                assert scheduler.status is Status.COLLECTING
+                for v in rng.sample(chosen, len(chosen))[:-1]:
+                    assert scheduler.message(v, level) == []
+                last = [v for v in chosen if v not in scheduler.received][0]
+                final = scheduler.message(last, level)
+                assert final[-1] == Complete(level, chosen)
+            else:
+                assert isinstance(actions[-1], Complete)
+                if scheme.kind == "streaming":
+                    assert actions[-1].sources == chosen
+                else:
+                    assert actions[-1] == Complete(level, chosen)
+                stopped = {v for a in actions if isinstance(a, Stop) for v in a.workers}
+                assert stopped == set(range(N))
+            assert scheduler.status is Status.COMPLETE
+        if expected is None:
+            assert scheduler.status is Status.RUNNING
+    assert decided > 50  # the random orders reach decisions often enough to mean something
+
+
+def test_a_report_may_skip_tasks():
+    scheduler = Scheduler(4, Scheme("gc", (1,), 1))
+    assert scheduler.progress(0, 2) == []
+    assert scheduler.arrivals[1] == [0] and scheduler.arrivals[2] == [0]
+    scheduler.progress(1, 2)
+    actions = scheduler.progress(2, 2)
+    assert actions[-1] == Complete(1, (0, 1, 2))
+
+
+def test_stale_and_duplicate_events_are_ignored():
+    scheduler = Scheduler(3, Scheme("nested", (0, 1), 1))
+    scheduler.progress(0, 2)
+    assert scheduler.progress(0, 1) == []  # stale
+    assert scheduler.progress(0, 2) == []  # duplicate
+    scheduler.progress(1, 1)
+    request = scheduler.progress(2, 1)
+    assert request[0] == RequestLevel(0, (0, 1, 2))
+    assert scheduler.progress(1, 2) == []  # after the decision, but recorded
+    # losing a responder re-plans: level 1 from the two workers with two tasks
+    assert scheduler.lost(2)[0] == RequestLevel(1, (0, 1))
+    assert scheduler.lost(2) == []  # lost twice
+    assert scheduler.message(2, 0) == []  # a message of a lost worker at an old level
+    scheduler2 = Scheduler(3, Scheme("gc", (0,), 0))
+    for w in range(3):
+        scheduler2.progress(w, 1)
+    assert scheduler2.done
+    assert scheduler2.progress(0, 1) == []
+    assert scheduler2.lost(0) == []
+
+
+def _collecting(n=5, levels=(1, 2)):
+    """Workers 0..3 reach 2 tasks (level 1 satisfied at worker 3), worker 4 reaches 1."""
+    scheduler = Scheduler(n, Scheme("nested", levels, max(levels)))
+    for w in range(3):
+        scheduler.progress(w, 2)
+    scheduler.progress(4, 1)
+    actions = scheduler.progress(3, 2)
+    assert actions[0] == RequestLevel(1, (0, 1, 2, 3))
+    assert actions[1] == Stop((4,))
+    return scheduler
+
+
+def test_replanning_reuses_received_messages():
+    scheduler = _collecting()
+    assert scheduler.message(1, 1) == []
+    assert scheduler.message(3, 1) == []
+    scheduler.progress(4, 2)  # worker 4 was stopped but its report was on the way
+    actions = scheduler.lost(0)
+    # same level, the received messages first, then the new worker: only 2 and 4 are asked
+    assert actions[0] == RequestLevel(1, (2, 4))
+    assert scheduler.responders == (1, 3, 2, 4)
+    assert scheduler.message(2, 1) == []
+    assert scheduler.message(4, 1)[-1] == Complete(1, (1, 3, 2, 4))
+
+
+def test_losing_a_worker_whose_message_arrived_changes_nothing():
+    scheduler = _collecting()
+    scheduler.message(0, 1)
+    assert scheduler.lost(0) == []
+    assert scheduler.status is Status.COLLECTING
+    for w in (1, 2):
+        assert scheduler.message(w, 1) == []
+    assert scheduler.message(3, 1)[-1] == Complete(1, (0, 1, 2, 3))
+
+
+def test_resume_when_nothing_is_reachable_then_decide_again():
+    scheduler = _collecting()
+    actions = scheduler.lost(2)
+    # level 1 needs 4 of {0, 1, 3} (4 has one task), level 2 needs 3 workers with 3 tasks
+    assert actions == [Resume((0, 1, 3, 4))]
+    assert scheduler.status is Status.RUNNING
+    assert scheduler.progress(4, 2)[0] == RequestLevel(1, (0, 1, 3, 4))
+
+
+def test_fail_when_no_level_can_be_reached():
+    scheduler = Scheduler(5, Scheme("nested", (1, 2), 2))
+    assert scheduler.lost(0) == []
+    assert scheduler.lost(1) == []  # 3 live workers can still reach level 2
+    actions = scheduler.lost(2)
+    assert isinstance(actions[-1], Fail)
+    assert scheduler.status is Status.FAILED
+    assert scheduler.progress(3, 1) == []
+    collecting = _collecting()
+    collecting.lost(4)
+    collecting.lost(0)  # now 3 workers remain: level 2 is still possible → resume
+    assert collecting.status is Status.RUNNING
+    assert isinstance(collecting.lost(1)[-1], Fail)
+
+
+def test_streaming_fails_only_when_a_partition_is_out_of_reach():
+    scheduler = Scheduler(5, Scheme("streaming", (), 1))
+    assert scheduler.lost(0) == []  # partition 0 is also in worker 4's window
+    assert isinstance(scheduler.lost(4)[-1], Fail)
+    scheduler = Scheduler(5, Scheme("streaming", (), 1))
+    scheduler.progress(0, 1)  # partition 0 arrived from worker 0
+    scheduler.lost(0)
+    assert scheduler.lost(4) == []
+
+
+def usable_count(n, scheme, progress, alive, received, level):
+    needed = 1 if scheme.kind == "ignore" else level + 1
+    return sum(
+        1 for w in range(n) if progress[w] >= needed and (alive[w] or received.get(w) == level)
+    )
+
+
+@pytest.mark.parametrize("scheme", SCHEMES[:6], ids=str)
+def test_random_runs_with_losses_keep_the_invariants(scheme):
+    rng = random.Random(17)
+    outcomes = set()
+    for _ in range(400):
+        scheduler = Scheduler(N, scheme)
+        progress = [0] * N
+        alive = [True] * N
+        received: dict[int, int] = {}
+        requested: dict[int, int] = {}
+        for _step in range(60):
+            if scheduler.done:
+                break
+            w = rng.randrange(N)
+            roll = rng.random()
+            if roll < 0.1:
+                actions = scheduler.lost(w)
+                alive[w] = False
+            elif roll < 0.3 and requested:
+                w = rng.choice(sorted(requested))
+                level = requested.pop(w)
+                if alive[w]:
+                    received[w] = level
+                    actions = scheduler.message(w, level)
+                else:
+                    actions = []
+            else:
+                if not alive[w] or progress[w] >= scheme.tasks_per_worker:
+                    continue
+                progress[w] += 1
+                actions = scheduler.progress(w, progress[w])
+            for action in actions:
+                if isinstance(action, RequestLevel):
+                    assert len(set(action.workers)) == len(action.workers)
+                    for v in action.workers:
+                        assert alive[v] and received.get(v) != action.level
+                        requested[v] = action.level
+                elif isinstance(action, Complete):
+                    level, chosen = action.level, action.responders
+                    assert len(chosen) == N - level
+                    needed = 1 if scheme.kind == "ignore" else level + 1
+                    assert all(progress[v] >= needed for v in chosen)
+                    if scheme.kind == "nested":
+                        assert all(received.get(v) == level for v in chosen)
+                    outcomes.add("complete")
+                elif isinstance(action, Fail):
+                    # brute force: even with every live worker finishing its window, no level
+                    # has enough usable workers
+                    full = [scheme.tasks_per_worker if alive[v] else progress[v] for v in range(N)]
+                    assert all(
+                        usable_count(N, scheme, full, alive, received, s) < N - s
+                        for s in scheme.levels
+                    )
+                    outcomes.add("fail")
+                elif isinstance(action, Resume):
+                    assert scheme.kind == "nested"
+                    assert all(
+                        usable_count(N, scheme, progress, alive, received, s) < N - s
+                        for s in scheme.levels
+                    )
+                    outcomes.add("resume")
+    assert "complete" in outcomes and "fail" in outcomes
+    if scheme.kind == "nested":
+        assert "resume" in outcomes
+
+
+def test_error_paths():
+    with pytest.raises(ValueError, match="'n'"):
+        Scheduler(0, Scheme("uncoded", (0,), 0))
+    with pytest.raises(ValueError, match="below n"):
+        Scheduler(3, Scheme("gc", (3,), 3))
+    with pytest.raises(ValueError, match="below n"):
+        Scheduler(3, Scheme("ignore", (3,), 1))
+    with pytest.raises(ValueError, match="'s_max'"):
+        Scheduler(3, Scheme("streaming", (), 3))
+    scheduler = Scheduler(4, Scheme("gc", (1,), 2))
+    with pytest.raises(ValueError, match="'worker'"):
+        scheduler.progress(4, 1)
+    with pytest.raises(ValueError, match="'worker'"):
+        scheduler.lost(-1)
+    with pytest.raises(ValueError, match="'tasks_done'"):
+        scheduler.progress(0, 3)
+    with pytest.raises(ValueError, match="'tasks_done'"):
+        scheduler.progress(0, 0)
+    with pytest.raises(ValueError, match="coded messages"):
+        scheduler.message(0, 1)
