@@ -1,0 +1,163 @@
+"""The worker pool: protocol overhead and measured against predicted latency.
+
+1. Overhead. One iteration with no work at all (zero-length tasks, a one-element gradient) on
+   ``n = 8`` workers, against the baseline ``multiprocess.Pool.map`` over ``n`` empty tasks,
+   measured in the same run, alternating blocks of both. Goal: ratio ≤ 1.0.
+2. Reference scenario (``n = 10``, ``S = {0,…,4}``, ``a = 1``, ``μ = 1``, ``p = 0.2``, ``κ = 8``,
+   time unit 0.01 s). Every scheme runs on the same sampled task times (common random numbers).
+   Reported per scheme: the measured mean latency with its standard error, the exact predicted
+   mean, their ratio (goal within ±10%), and the pool's overhead: the mean difference between the
+   measured latency and the latency the simulator computes for the very same task times. Since the
+   simulated latency has the predicted mean, ``predicted + overhead`` is an estimate of the
+   measured mean without the sampling noise of the straggler pattern (a control variate); its
+   ratio to the prediction is printed as well. Last, nested against the best GC(s), measured.
+
+Run with ``python -m benchmarks pool``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import multiprocess
+import numpy as np
+
+from gclib import ModelSample, RuntimeModel, parse_scheme
+from gclib._pool import WorkerPool
+from gclib._simulate import simulate_sample
+from gclib._theory import expected_latency
+
+OVERHEAD_WORKERS = 8
+OVERHEAD_BLOCKS = 5
+OVERHEAD_ITERATIONS = 200
+
+REFERENCE = {"n": 10, "s_max": 4, "time_unit": 0.01, "iterations": 110, "seed": 2024}
+REFERENCE_SCHEMES = ("nested", "uncoded", "gc:1", "gc:2", "gc:3", "gc:4", "ignore:2")
+
+
+def _no_gradient(params: np.ndarray, partition: object) -> np.ndarray:
+    return np.zeros(1)
+
+
+def _empty_task(item: int) -> None:
+    return None
+
+
+def _time_pool(pool: WorkerPool, scheme: str, sample: ModelSample, count: int) -> float:
+    params = np.zeros(1)
+    start = time.perf_counter()
+    for _ in range(count):
+        pool.run_iteration(params, scheme, sample=sample)
+    return (time.perf_counter() - start) / count
+
+
+def _time_map(baseline, count: int) -> float:
+    items = range(OVERHEAD_WORKERS)
+    start = time.perf_counter()
+    for _ in range(count):
+        baseline.map(_empty_task, items)
+    return (time.perf_counter() - start) / count
+
+
+def overhead() -> None:
+    n = OVERHEAD_WORKERS
+    # tasks of 1e-9 model units of 1e-3 s: no injected wait at all
+    sample = ModelSample.from_task_times(np.full((n, 2), 1e-9))
+    schemes = ("uncoded", "gc:1", "nested", "streaming")
+    timings: dict[str, list[float]] = {name: [] for name in ("Pool.map", *schemes)}
+    with (
+        WorkerPool([None] * n, _no_gradient, s_max=1, time_unit=1e-3) as pool,
+        multiprocess.Pool(n) as baseline,
+    ):
+        for name in schemes:
+            _time_pool(pool, name, sample, 20)  # warm up (plans sent, caches filled)
+        _time_map(baseline, 20)
+        for _ in range(OVERHEAD_BLOCKS):
+            timings["Pool.map"].append(_time_map(baseline, OVERHEAD_ITERATIONS))
+            for name in schemes:
+                timings[name].append(_time_pool(pool, name, sample, OVERHEAD_ITERATIONS))
+    base = float(np.median(timings["Pool.map"]))
+    print(f"protocol overhead, n = {n}, zero work (median of {OVERHEAD_BLOCKS} blocks)")
+    print(f"  {'multiprocess.Pool.map':<24}{base * 1e3:8.3f} ms/iteration   (baseline)")
+    for name in schemes:
+        value = float(np.median(timings[name]))
+        goal = "  goal <= 1.0" if name == "uncoded" else ""
+        print(
+            f"  {'WorkerPool ' + name:<24}{value * 1e3:8.3f} ms/iteration   "
+            f"ratio {value / base:.3f}{goal}"
+        )
+
+
+def reference() -> None:
+    n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
+    iterations = REFERENCE["iterations"]
+    model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+    schemes = [parse_scheme(name, s_max, None, n) for name in REFERENCE_SCHEMES]
+    rng = np.random.default_rng(REFERENCE["seed"])
+    partitions = [(rng.standard_normal((20, 10)), rng.standard_normal(20)) for _ in range(n)]
+    from gclib._gradients import least_squares_gradient
+
+    measured = {scheme.name: [] for scheme in schemes}
+    simulated_latency = {scheme.name: [] for scheme in schemes}
+    started = time.perf_counter()
+    with WorkerPool(
+        partitions,
+        least_squares_gradient,
+        s_max=s_max,
+        model=model,
+        time_unit=unit,
+        seed=REFERENCE["seed"],
+    ) as pool:
+        params = np.zeros(10)
+        for _ in range(iterations):
+            sample = model.sample(n, s_max + 1, rng)
+            simulated = simulate_sample(schemes, sample, model=model)
+            for scheme in schemes:
+                result = pool.run_iteration(params, scheme, sample=sample)
+                measured[scheme.name].append(result.latency)
+                simulated_latency[scheme.name].append(float(simulated[scheme.name].latency[0]))
+    elapsed = time.perf_counter() - started
+    print(
+        f"\nreference scenario: n = {n}, S = 0..{s_max}, {model.describe()}, time unit "
+        f"{unit} s, {iterations} iterations per scheme on common task times ({elapsed:.0f} s)"
+    )
+    print(
+        f"  {'scheme':<10}{'measured':>10}{'± s.e.':>8}{'simulated':>11}{'predicted':>11}"
+        f"{'ratio':>8}{'z':>7}{'overhead':>10}{'(pred+ovh)/pred':>17}"
+    )
+    means = {}
+    for scheme in schemes:
+        values = np.asarray(measured[scheme.name])
+        same_times = np.asarray(simulated_latency[scheme.name])
+        predicted = expected_latency(n, scheme, model)
+        mean = float(values.mean())
+        error = float(values.std(ddof=1) / math.sqrt(values.size))
+        extra = float(np.mean(values - same_times))
+        means[scheme.name] = mean
+        print(
+            f"  {scheme.name:<10}{mean:10.3f}{error:8.3f}{same_times.mean():11.3f}"
+            f"{predicted:11.3f}{mean / predicted:8.3f}{(mean - predicted) / error:7.2f}"
+            f"{extra:10.3f}{(predicted + extra) / predicted:17.3f}"
+        )
+    print(
+        "  latencies in model time units. simulated: the simulator on the very same task times;\n"
+        "  ratio = measured / predicted (goal 0.90 .. 1.10), z = its deviation in standard errors\n"
+        "  (the straggler patterns drawn); overhead = mean(measured - simulated), the pool's own\n"
+        "  cost, so (pred+ovh)/pred is the ratio without the sampling noise of the patterns."
+    )
+    best = min((name for name in means if name.startswith("gc:")), key=means.get)
+    predicted_best = min(expected_latency(n, [s], model) for s in range(1, s_max + 1))
+    print(
+        f"  nested / best GC ({best}), measured: {means['nested'] / means[best]:.3f}   "
+        f"predicted: {expected_latency(n, list(range(s_max + 1)), model) / predicted_best:.3f}"
+    )
+
+
+def main() -> None:
+    overhead()
+    reference()
+
+
+if __name__ == "__main__":
+    main()

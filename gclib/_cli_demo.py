@@ -1,0 +1,317 @@
+"""``gclib demo``: the real multiprocess worker pool against the exact theory.
+
+A least-squares problem on seeded synthetic data is solved by gradient descent through the worker
+pool, ``--iterations`` steps per scheme, with stragglers and crashes injected from the runtime
+model. For every scheme the command reports the measured latency (mean and 95th percentile over
+the iterations that finished), the predicted mean ``E[T | T < ∞]`` of the exact theory (Monte
+Carlo for streaming, which has no closed form), the levels used, the computation load and the
+communication, the failures and the respawned workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gclib._cli_common import (
+    UsageError,
+    add_model_arguments,
+    add_output_arguments,
+    add_placement_arguments,
+    emit_json,
+    levels_from_args,
+    model_from_args,
+    positive_int,
+    real,
+    schemes_from_args,
+)
+from gclib._model import RuntimeModel
+from gclib._schemes import Scheme
+
+__all__ = ["add_parser", "run", "SchemeRun", "predicted_mean_latency"]
+
+_DEFAULT_SCHEMES = "nested,uncoded,gc:2,gc:4,streaming"
+_MONTE_CARLO_ITERATIONS = 20_000
+_ROWS_PER_PARTITION = 20
+_FEATURES = 10
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the real multiprocess worker pool and compare it with the theory",
+        description=(
+            "Solve a seeded least-squares problem by gradient descent on the real multiprocess "
+            "worker pool, with stragglers and crashes injected from the runtime model, and "
+            "compare the measured latency of every scheme with the exact theory."
+        ),
+        epilog=(
+            "Latencies are in model time units (wall seconds / --time-unit), from the broadcast "
+            "until the master holds what it needs. Means, p95, tasks and uploads are over the "
+            "iterations that finished; 'failed' counts those that could not finish before the "
+            "deadline. The prediction is the exact E[T | T < inf] (streaming: Monte Carlo)."
+        ),
+    )
+    add_placement_arguments(parser, workers=10, smax=4, schemes=_DEFAULT_SCHEMES)
+    add_model_arguments(parser)
+    group = parser.add_argument_group("run")
+    group.add_argument(
+        "--iterations", type=positive_int, default=20, help="iterations per scheme (default 20)"
+    )
+    group.add_argument(
+        "--time-unit",
+        type=real,
+        default=0.005,
+        help="seconds per model time unit (default 0.005)",
+    )
+    group.add_argument(
+        "--deadline",
+        type=real,
+        default=None,
+        help="per-iteration deadline in model time units (default: derived from the model)",
+    )
+    group.add_argument("--seed", type=int, default=0, help="seed of data, model and codes")
+    add_output_arguments(parser)
+    parser.set_defaults(handler=run, subparser=parser)
+    return parser
+
+
+@dataclass
+class SchemeRun:
+    """What the pool measured for one scheme."""
+
+    scheme: Scheme
+    latencies: list[float] = field(default_factory=list)  # finished iterations only
+    levels: Counter = field(default_factory=Counter)
+    tasks_per_worker: list[float] = field(default_factory=list)
+    uploads: list[int] = field(default_factory=list)
+    signals: list[int] = field(default_factory=list)
+    decode_errors: list[float] = field(default_factory=list)
+    failed: int = 0
+    respawns: int = 0
+    iterations: int = 0
+    initial_loss: float = math.nan
+    final_loss: float = math.nan
+
+    def summary(self, predicted: float | None) -> dict[str, Any]:
+        finished = bool(self.latencies)
+        return {
+            "iterations": self.iterations,
+            "mean_latency": float(np.mean(self.latencies)) if finished else None,
+            "predicted_mean_latency": predicted,
+            "p95_latency": float(np.percentile(self.latencies, 95)) if finished else None,
+            "max_decode_error": float(max(self.decode_errors)) if finished else None,
+            "mean_tasks_per_worker": float(np.mean(self.tasks_per_worker)) if finished else None,
+            "uploads_per_iteration": float(np.mean(self.uploads)) if finished else None,
+            "failed": self.failed,
+            "respawns": self.respawns,
+        }
+
+
+def predicted_mean_latency(
+    n: int, scheme: Scheme, model: RuntimeModel, seed: int | None = None
+) -> tuple[float | None, str]:
+    """``E[T | T < ∞]`` of ``scheme`` and how it was obtained (``"exact"`` or ``"monte carlo"``).
+
+    Streaming has no exact formula here: its mean comes from the Monte Carlo simulator. ``None``
+    when no iteration can finish.
+    """
+    if scheme.kind == "streaming":
+        from gclib._simulate import simulate
+
+        result = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng=seed)[scheme.name]
+        finite = result.latency[np.isfinite(result.latency)]
+        return (float(finite.mean()) if finite.size else None), "monte carlo"
+    from gclib._theory import expected_latency
+
+    value = expected_latency(n, scheme, model, conditional=True)
+    return (value if math.isfinite(value) else None), "exact"
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not (0.0 < args.time_unit < math.inf):
+        raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
+    if args.deadline is not None and not (0.0 < args.deadline < math.inf):
+        raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
+    if args.plot is not None:
+        from gclib._plotting import FIGURE_SUFFIXES
+
+        if not args.plot.lower().endswith(FIGURE_SUFFIXES):
+            raise UsageError(f"--plot must end in .png, .pdf or .svg, got {args.plot!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo for the parsed arguments; returns the exit status."""
+    model = model_from_args(args)
+    levels = levels_from_args(args)
+    schemes = schemes_from_args(args)
+    _check_args(args)
+    n = args.workers
+
+    from gclib._gradients import least_squares_gradient, least_squares_loss, least_squares_problem
+    from gclib._pool import WorkerPool
+
+    data_seed, pool_seed, simulation_seed = np.random.SeedSequence(args.seed).generate_state(3)
+    partitions, _ = least_squares_problem(n, _ROWS_PER_PARTITION, _FEATURES, seed=int(data_seed))
+    features = np.vstack([x for x, _ in partitions])
+    targets = np.concatenate([y for _, y in partitions])
+    step = 1.0 / np.linalg.eigvalsh(features.T @ features)[-1]  # 1/L for ½‖Xw − y‖²
+
+    runs = {scheme.name: SchemeRun(scheme) for scheme in schemes}
+    with WorkerPool(
+        partitions,
+        least_squares_gradient,
+        s_max=args.smax,
+        levels=levels,
+        model=model,
+        time_unit=args.time_unit,
+        deadline=args.deadline,
+        seed=int(pool_seed),
+    ) as pool:
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0  # no monitor thread: the pool forks when it respawns workers
+        bar = tqdm(
+            total=len(schemes) * args.iterations,
+            desc="gclib demo",
+            unit="it",
+            file=sys.stderr,
+            disable=None,  # only on a terminal
+            leave=False,
+        )
+        try:
+            for scheme in schemes:
+                record = runs[scheme.name]
+                params = np.zeros(_FEATURES)
+                record.initial_loss = least_squares_loss(params, (features, targets))
+                for _ in range(args.iterations):
+                    truth = features.T @ (features @ params - targets)
+                    result = pool.run_iteration(params, scheme, true_gradient=truth)
+                    record.iterations += 1
+                    record.respawns += len(result.respawned)
+                    bar.set_postfix_str(scheme.name, refresh=False)
+                    bar.update()
+                    if result.failed:
+                        record.failed += 1
+                        continue
+                    record.latencies.append(result.latency)
+                    record.levels[result.level] += 1
+                    record.tasks_per_worker.append(float(np.mean(result.tasks_done)))
+                    record.uploads.append(result.uploads)
+                    record.signals.append(result.signals)
+                    record.decode_errors.append(result.decode_error)
+                    params = params - step * result.gradient
+                record.final_loss = least_squares_loss(params, (features, targets))
+        finally:
+            bar.close()
+
+    predictions = {
+        name: predicted_mean_latency(n, run_.scheme, model, int(simulation_seed))
+        for name, run_ in runs.items()
+    }
+    summaries = {name: run_.summary(predictions[name][0]) for name, run_ in runs.items()}
+    if args.plot is not None:
+        _plot(args.plot, summaries, runs)
+    if args.json:
+        emit_json({"schemes": summaries})
+    else:
+        _print_table(args, model, levels, runs, summaries, predictions)
+    return 0
+
+
+def _print_table(
+    args: argparse.Namespace,
+    model: RuntimeModel,
+    levels: tuple[int, ...],
+    runs: dict[str, SchemeRun],
+    summaries: dict[str, dict[str, Any]],
+    predictions: dict[str, tuple[float | None, str]],
+) -> None:
+    def number(value: float | None, spec: str = ".2f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    print(
+        f"worker pool: n={args.workers}, s_max={args.smax}, S={{{','.join(map(str, levels))}}}, "
+        f"{model.describe()}, time unit {args.time_unit:g} s, {args.iterations} iterations each"
+    )
+    header = (
+        f"{'scheme':<11}{'mean':>8}{'p95':>8}{'predicted':>11}{'ratio':>7}  {'levels':<18}"
+        f"{'tasks/w':>8}{'uploads':>8}{'signals':>8}{'failed':>7}{'respawn':>8}"
+        f"{'max err':>10}{'loss':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    notes = set()
+    for name, run_ in runs.items():
+        summary = summaries[name]
+        predicted, how = predictions[name]
+        mark = ""
+        if how != "exact":
+            mark = "*"
+            notes.add("* predicted by Monte Carlo (no exact formula)")
+        ratio = None
+        if summary["mean_latency"] is not None and predicted:
+            ratio = summary["mean_latency"] / predicted
+        histogram = " ".join(f"{lvl}:{count}" for lvl, count in sorted(run_.levels.items()))
+        if run_.scheme.kind == "streaming":
+            histogram = "-"
+        signals = float(np.mean(run_.signals)) if run_.signals else None
+        loss = run_.final_loss / run_.initial_loss if run_.initial_loss else None
+        print(
+            f"{name:<11}{number(summary['mean_latency']):>8}{number(summary['p95_latency']):>8}"
+            f"{number(predicted) + mark:>11}{number(ratio, '.3f'):>7}  {histogram or '-':<18}"
+            f"{number(summary['mean_tasks_per_worker']):>8}"
+            f"{number(summary['uploads_per_iteration'], '.1f'):>8}{number(signals, '.1f'):>8}"
+            f"{summary['failed']:>7}{summary['respawns']:>8}"
+            f"{number(summary['max_decode_error'], '.1e'):>10}{number(loss, '.2e'):>10}"
+        )
+    print(
+        "latencies in model time units over finished iterations; levels: level:count; "
+        "max err: relative decoding error; loss: final / initial least-squares loss"
+    )
+    for note in sorted(notes):
+        print(note)
+
+
+def _plot(path: str, summaries: dict[str, dict[str, Any]], runs: dict[str, SchemeRun]) -> None:
+    """Measured mean latency (95% confidence bars) against the predicted mean, per scheme."""
+    from gclib._plotting import new_figure, save_figure, scheme_style
+
+    fig, ax = new_figure()
+    limits = []
+    for name, summary in summaries.items():
+        measured, predicted = summary["mean_latency"], summary["predicted_mean_latency"]
+        if measured is None or predicted is None:
+            continue
+        latencies = runs[name].latencies
+        half_width = 0.0
+        if len(latencies) > 1:
+            half_width = 1.96 * float(np.std(latencies, ddof=1)) / math.sqrt(len(latencies))
+        style = scheme_style(name)
+        ax.errorbar(
+            [predicted],
+            [measured],
+            yerr=[half_width],
+            color=style["color"],
+            marker=style["marker"] or "o",
+            linestyle="none",
+            capsize=3,
+            label=name,
+        )
+        limits.extend([predicted, measured + half_width, measured - half_width])
+    if limits:
+        low, high = 0.9 * min(limits), 1.1 * max(limits)
+        ax.plot([low, high], [low, high], color="0.5", linestyle=":", label="measured = predicted")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+    ax.set_xlabel("predicted mean latency (model time units)")
+    ax.set_ylabel("measured mean latency")
+    ax.set_title("Worker pool: measured against predicted")
+    ax.legend(fontsize="small")
+    save_figure(fig, path, close=True)

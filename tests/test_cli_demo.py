@@ -1,0 +1,151 @@
+"""``gclib demo``: the JSON surface, its values, the table, the figure and the usage errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from gclib import RuntimeModel
+from gclib.cli import main
+
+KEYS = {
+    "iterations",
+    "mean_latency",
+    "predicted_mean_latency",
+    "p95_latency",
+    "max_decode_error",
+    "mean_tasks_per_worker",
+    "uploads_per_iteration",
+    "failed",
+    "respawns",
+}
+SMALL = ["--workers", "5", "--smax", "2", "--iterations", "4", "--time-unit", "0.002"]
+
+
+def run_demo(capsys, *options):
+    status = main(["demo", *SMALL, *options])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    return captured
+
+
+def demo_json(capsys, *options):
+    captured = run_demo(capsys, "--json", *options)
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 1  # exactly one object, nothing else on stdout
+    payload = json.loads(lines[0])
+    assert set(payload) == {"schemes"}
+    return payload["schemes"]
+
+
+def test_json_shape_and_values(capsys):
+    schemes = demo_json(
+        capsys, "--schemes", "nested,uncoded,gc:1,ignore:1,streaming", "--seed", "3"
+    )
+    assert list(schemes) == ["nested", "uncoded", "gc:1", "ignore:1", "streaming"]
+    for name, entry in schemes.items():
+        assert set(entry) == KEYS, name
+        assert entry["iterations"] == 4
+        assert entry["failed"] == 0 and entry["respawns"] == 0  # finite slowdown, no crashes
+        assert 0 < entry["mean_latency"] <= entry["p95_latency"] * 4
+        assert 0 < entry["predicted_mean_latency"] < math.inf
+        assert 0 < entry["mean_tasks_per_worker"] <= 3
+    for name in ("nested", "uncoded", "gc:1", "streaming"):
+        assert schemes[name]["max_decode_error"] < 1e-9
+    assert schemes["ignore:1"]["max_decode_error"] > 1e-6  # one partition dropped: inexact
+    # communication: uncoded and ignore upload once per worker they use, GC(1) n - 1 or more
+    assert schemes["uncoded"]["uploads_per_iteration"] == 5
+    assert schemes["ignore:1"]["uploads_per_iteration"] >= 4
+    assert 4 <= schemes["gc:1"]["uploads_per_iteration"] <= 5
+    assert 3 <= schemes["nested"]["uploads_per_iteration"] <= 5  # n - s responders, s ∈ 0..2
+    # the reported prediction is the theory's conditional mean for the same model
+    from gclib._theory import expected_latency
+
+    model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+    assert schemes["gc:1"]["predicted_mean_latency"] == pytest.approx(
+        expected_latency(5, [1], model, conditional=True)
+    )
+
+
+def test_crashes_and_unresponsive_workers_are_counted(capsys):
+    schemes = demo_json(
+        capsys,
+        "--schemes",
+        "uncoded,nested",
+        "--slowdown",
+        "inf",
+        "--straggler-prob",
+        "0.1",
+        "--crash-prob",
+        "0.2",
+        "--deadline",
+        "10",
+        "--iterations",
+        "6",
+        "--seed",
+        "1",
+    )
+    uncoded, nested = schemes["uncoded"], schemes["nested"]
+    # P(uncoded finishes) = 0.9^5 · 0.8^5 ≈ 0.19 per iteration: failures, and crashed workers
+    assert uncoded["failed"] > 0 and uncoded["respawns"] > 0
+    assert nested["respawns"] > 0
+    for entry in (uncoded, nested):
+        assert entry["iterations"] == 6
+        if entry["failed"] < 6:
+            assert entry["max_decode_error"] < 1e-9
+        else:
+            assert entry["mean_latency"] is None and entry["p95_latency"] is None
+
+
+def test_table_and_plot(capsys, tmp_path):
+    figure = tmp_path / "demo.png"
+    captured = run_demo(capsys, "--schemes", "nested,gc:2,streaming", "--plot", str(figure))
+    for word in ("nested", "gc:2", "streaming", "predicted", "Monte Carlo"):
+        assert word in captured.out
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--workers", "0"],
+        ["--workers", "4", "--smax", "4"],
+        ["--schemes", "fast"],
+        ["--schemes", "gc:7"],
+        ["--levels", "0,9"],
+        ["--slowdown", "0.5"],
+        ["--straggler-prob", "1.5"],
+        ["--stragglers", "20"],
+        ["--crash-prob", "-0.1"],
+        ["--time-unit", "0"],
+        ["--time-unit", "inf"],
+        ["--deadline", "-3"],
+        ["--iterations", "zero"],
+        ["--plot", "figure.txt"],
+    ],
+)
+def test_bad_options_exit_with_status_2(capsys, options):
+    try:
+        status = main(["demo", *options])
+    except SystemExit as exit_:  # argparse rejects malformed values itself
+        status = exit_.code
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "usage:" in captured.err and "Traceback" not in captured.err
+    assert captured.out == ""
+
+
+def test_command_line_usage_error_has_no_traceback():
+    completed = subprocess.run(
+        [sys.executable, "-m", "gclib", "demo", "--time-unit", "-1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "--time-unit" in completed.stderr and "Traceback" not in completed.stderr
+    assert completed.stdout == ""
