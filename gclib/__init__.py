@@ -4,10 +4,41 @@ The public surface is the names in ``__all__``; every module whose name starts w
 underscore is private and may change.
 """
 
+from gclib._code_base import GradientCode
+from gclib._cyclic_mds import CyclicMDSCode
+from gclib._cyclic_repetition import CyclicRepetitionCode
 from gclib._errors import NotDecodableError
+from gclib._fractional_repetition import FractionalRepetitionCode
+from gclib._levelsets import LevelSetChoice, best_level_set, best_level_sets
 from gclib._model import ModelSample, RuntimeModel
+from gclib._nested import NestedGradientCode
+from gclib._pool import IterationResult, PoolEvent, WorkerError, WorkerPool
 from gclib._scheduler import Scheduler
 from gclib._schemes import Scheme, parse_scheme, parse_schemes
+from gclib._simulate import SchemeSimulation, simulate, simulate_sample
+from gclib._theory import (
+    LatencySummary,
+    deterministic_latency,
+    expected_latency,
+    expected_signals,
+    expected_tasks_per_worker,
+    expected_uploads,
+    failure_probability,
+    latency_cdf,
+    latency_quantile,
+    latency_summary,
+    level_probabilities,
+)
+from gclib._train import (
+    SoftmaxObjective,
+    TrainingData,
+    TrainingRun,
+    gradient_descent,
+    load_dataset,
+    plot_training,
+    train,
+)
+from gclib._uncoded import UncodedCode
 
 __version__ = "0.1.0"
 
@@ -22,7 +53,41 @@ __all__ = [
     "parse_schemes",
     "Scheduler",
     # code families
+    "GradientCode",
+    "UncodedCode",
+    "FractionalRepetitionCode",
+    "CyclicRepetitionCode",
+    "CyclicMDSCode",
+    "NestedGradientCode",
     # theory and simulation
+    "latency_cdf",
+    "expected_latency",
+    "latency_quantile",
+    "failure_probability",
+    "level_probabilities",
+    "expected_tasks_per_worker",
+    "expected_uploads",
+    "expected_signals",
+    "deterministic_latency",
+    "latency_summary",
+    "LatencySummary",
+    "simulate",
+    "simulate_sample",
+    "SchemeSimulation",
+    "best_level_set",
+    "best_level_sets",
+    "LevelSetChoice",
     # worker pool
+    "WorkerPool",
+    "IterationResult",
+    "PoolEvent",
+    "WorkerError",
     # training
+    "TrainingData",
+    "load_dataset",
+    "SoftmaxObjective",
+    "gradient_descent",
+    "train",
+    "TrainingRun",
+    "plot_training",
 ]
