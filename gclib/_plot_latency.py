@@ -466,9 +466,10 @@ def plot_level_sets(
     label: str = "best S of each size",
     style: Mapping[str, Any] | None = None,
     legend: bool = True,
+    annotate: bool = True,
 ) -> Axes:
     """Draw the best level set of each size and its expected latency, each point annotated with
-    its set.
+    its set (unless ``annotate`` is false).
 
     Args:
         ax: the axes to draw into.
@@ -480,6 +481,7 @@ def plot_level_sets(
         style: line properties that replace the nested code's style (e.g. to draw the best
             sets of several models into one axes).
         legend: draw the legend.
+        annotate: write each level set next to its point.
 
     Returns:
         ``ax``.
@@ -491,7 +493,7 @@ def plot_level_sets(
     values = [value for _, _, value in ordered]
     line_style = {**scheme_style("nested"), **(style or {})}
     ax.plot(sizes, values, label=label, **line_style)
-    for size, levels, value in ordered:
+    for size, levels, value in ordered if annotate else ():
         ax.annotate(
             format_levels(levels),
             (size, value),

@@ -1,0 +1,107 @@
+"""The latency plotting helpers: the numbers they draw against direct computation."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+import gclib
+from gclib._plot_latency import (
+    format_levels,
+    latency_grid,
+    plot_latency_cdfs,
+    plot_level_sets,
+    plot_scheme_curves,
+    resolve_schemes,
+    scheme_label,
+    theory_curves,
+)
+from gclib._plotting import new_figure
+
+REFERENCE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+
+
+@pytest.fixture
+def ax():
+    import matplotlib.pyplot as plt
+
+    fig, axes = new_figure()
+    yield axes
+    plt.close(fig)
+
+
+def test_labels_and_level_sets_read_as_the_text_writes_them():
+    assert scheme_label("gc:2") == "GC(2)"
+    assert scheme_label("gc:0") == "uncoded"
+    assert scheme_label("ignore:1") == "ignore(1)"
+    assert scheme_label("nested") == "nested"
+    assert format_levels((4, 0, 2)) == "{0, 2, 4}"
+
+
+def test_resolve_schemes_parses_names_and_drops_duplicates():
+    schemes = resolve_schemes(["nested,gc:2", "gc:2", "uncoded"], s_max=4)
+    assert [s.name for s in schemes] == ["nested", "gc:2", "uncoded"]
+    with pytest.raises(ValueError, match="Argument 's_max'"):
+        resolve_schemes("nested")
+    with pytest.raises(ValueError, match="Argument 'schemes'"):
+        resolve_schemes([])
+
+
+def test_theory_curves_equal_the_theory_point_by_point():
+    models = [gclib.RuntimeModel(1.0, 1.0, straggler_prob=p, slowdown=8.0) for p in (0.1, 0.3)]
+    curves = theory_curves("latency", 10, "nested,gc:3", models, s_max=4)
+    for index, model in enumerate(models):
+        assert curves["nested"][index] == gclib.expected_latency(10, range(5), model)
+        assert curves["gc:3"][index] == gclib.expected_latency(10, [3], model)
+    tasks = theory_curves("tasks", 10, "gc:3", models, s_max=4)["gc:3"]
+    assert tasks[0] == pytest.approx(gclib.expected_tasks_per_worker(10, [3], models[0]))
+    with pytest.raises(ValueError, match="Argument 'quantity'"):
+        theory_curves("speed", 10, "nested", models, s_max=4)
+    with pytest.raises(ValueError, match="Argument 'models'"):
+        theory_curves("latency", 10, "nested", [], s_max=4)
+
+
+def test_latency_grid_reaches_the_upper_quantile_of_every_scheme():
+    grid = latency_grid(10, "nested,uncoded", REFERENCE, upper=0.99, s_max=4)
+    q_uncoded = gclib.latency_quantile(0.99, 10, [0], REFERENCE)
+    assert grid[0] == 0.0 and grid[-1] == pytest.approx(q_uncoded)
+    assert gclib.latency_cdf(grid[-1], 10, range(5), REFERENCE) >= 0.99
+    with pytest.raises(ValueError, match="Argument 'upper'"):
+        latency_grid(10, "nested", REFERENCE, upper=1.0, s_max=4)
+
+
+def test_plot_scheme_curves_draws_one_line_per_scheme_with_its_values(ax):
+    x = np.array([0.1, 0.2, 0.3])
+    plot_scheme_curves(ax, x, {"nested": [1.0, 2.0, 3.0], "gc:2": [2.0, 3.0, math.inf]})
+    labels = {line.get_label(): line for line in ax.get_lines()}
+    assert {"nested", "GC(2)"} <= set(labels)
+    assert np.allclose(labels["nested"].get_ydata(), [1.0, 2.0, 3.0])
+
+
+def test_plot_latency_cdfs_draws_the_exact_distribution(ax):
+    t = np.linspace(0.0, 40.0, 50)
+    plot_latency_cdfs(ax, 10, "gc:4", REFERENCE, t=t, s_max=4)
+    exact = gclib.latency_cdf(t, 10, [4], REFERENCE)
+    drawn = [line for line in ax.get_lines() if len(line.get_xdata()) == len(t)]
+    assert any(np.allclose(line.get_ydata(), exact) for line in drawn)
+
+
+def test_plot_level_sets_annotates_each_set_unless_told_not_to(ax):
+    best = [((4,), 12.7), ((1, 4), 10.3), ((0, 2, 4), 9.4)]
+    plot_level_sets(ax, best, references={"gc:4": 12.7})
+    texts = sorted(text.get_text() for text in ax.texts)
+    assert texts == ["{0, 2, 4}", "{1, 4}", "{4}"]
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [1, 2, 3]
+    assert list(line.get_ydata()) == [12.7, 10.3, 9.4]
+    ax.clear()
+    plot_level_sets(ax, best, annotate=False)
+    assert not ax.texts
+    with pytest.raises(ValueError, match="Argument 'best'"):
+        plot_level_sets(ax, [])
