@@ -5,12 +5,16 @@
    measured in the same run, alternating blocks of both. Goal: ratio ≤ 1.0.
 2. Reference scenario (``n = 10``, ``S = {0,…,4}``, ``a = 1``, ``μ = 1``, ``p = 0.2``, ``κ = 8``,
    time unit 0.01 s). Every scheme runs on the same sampled task times (common random numbers).
-   Reported per scheme: the measured mean latency with its standard error, the exact predicted
-   mean, their ratio (goal within ±10%), and the pool's overhead: the mean difference between the
-   measured latency and the latency the simulator computes for the very same task times. Since the
-   simulated latency has the predicted mean, ``predicted + overhead`` is an estimate of the
-   measured mean without the sampling noise of the straggler pattern (a control variate); its
-   ratio to the prediction is printed as well. Last, nested against the best GC(s), measured.
+   Most of the spread of the latency comes from the number ``K ~ Bin(n, p)`` of stragglers, so the
+   iterations are stratified by it: stratum ``K = k`` (``k < 6``) and ``K ≥ 6`` get iterations in
+   proportion to their probability (at least two each), drawn from the same runtime model with
+   exactly ``k`` stragglers (the Bernoulli model conditioned on ``K = k``). The measured mean is
+   the stratified estimate ``Σ_h P(h) · mean_h``: unbiased, with the variance of the patterns
+   between strata removed. Reported per scheme: that mean with its standard error, the exact
+   predicted mean, their ratio (goal within ±10%), and the pool's overhead: the mean difference
+   between the measured latency and the latency the simulator computes for the very same task
+   times, whose ratio ``(predicted + overhead) / predicted`` is free of the sampling noise of the
+   task times altogether (a control variate). Last, nested against the best GC(s), measured.
 
 Run with ``python -m benchmarks pool``.
 """
@@ -22,6 +26,7 @@ import time
 
 import multiprocess
 import numpy as np
+from scipy import stats
 
 from gclib import ModelSample, RuntimeModel, parse_scheme
 from gclib._pool import WorkerPool
@@ -89,6 +94,42 @@ def overhead() -> None:
         )
 
 
+STRATUM_CUT = 6  # strata K = 0, …, 5 and K ≥ 6
+
+
+def stratified_samples(model: RuntimeModel, n: int, tasks: int, total: int, rng):
+    """About ``total`` task-time samples stratified by the number ``K`` of stragglers.
+
+    Returns ``(weights, labels, samples)``: the probability of each stratum, the stratum of each
+    sample and the samples (shuffled, so the strata interleave over the run). A stratum gets
+    iterations in proportion to its probability, at least two.
+    """
+    law = stats.binom(n, model.straggler_prob)
+    cut = min(STRATUM_CUT, n)
+    weights = np.array([law.pmf(k) for k in range(cut)] + [law.sf(cut - 1)])
+    tail = np.arange(cut, n + 1)
+    tail_law = law.pmf(tail) / law.pmf(tail).sum()  # K given K ≥ cut
+    samples, labels = [], []
+    for stratum, weight in enumerate(weights):
+        for _ in range(max(2, round(total * weight))):
+            count = stratum if stratum < cut else int(rng.choice(tail, p=tail_law))
+            exact = RuntimeModel(model.shift, model.rate, stragglers=count, slowdown=model.slowdown)
+            samples.append(exact.sample(n, tasks, rng))
+            labels.append(stratum)
+    order = rng.permutation(len(samples))
+    return weights, np.asarray(labels)[order], [samples[i] for i in order]
+
+
+def stratified_mean(values: np.ndarray, labels: np.ndarray, weights: np.ndarray):
+    """``Σ_h w_h mean_h`` and its standard error ``sqrt(Σ_h w_h² s_h² / n_h)``."""
+    mean = variance = 0.0
+    for index, weight in enumerate(weights):
+        group = values[labels == index]
+        mean += weight * float(group.mean())
+        variance += weight**2 * float(group.var(ddof=1)) / group.size
+    return mean, math.sqrt(variance)
+
+
 def reference() -> None:
     n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
     iterations = REFERENCE["iterations"]
@@ -100,6 +141,7 @@ def reference() -> None:
 
     measured = {scheme.name: [] for scheme in schemes}
     simulated_latency = {scheme.name: [] for scheme in schemes}
+    weights, labels, samples = stratified_samples(model, n, s_max + 1, iterations, rng)
     started = time.perf_counter()
     with WorkerPool(
         partitions,
@@ -110,8 +152,7 @@ def reference() -> None:
         seed=REFERENCE["seed"],
     ) as pool:
         params = np.zeros(10)
-        for _ in range(iterations):
-            sample = model.sample(n, s_max + 1, rng)
+        for sample in samples:
             simulated = simulate_sample(schemes, sample, model=model)
             for scheme in schemes:
                 result = pool.run_iteration(params, scheme, sample=sample)
@@ -120,7 +161,8 @@ def reference() -> None:
     elapsed = time.perf_counter() - started
     print(
         f"\nreference scenario: n = {n}, S = 0..{s_max}, {model.describe()}, time unit "
-        f"{unit} s, {iterations} iterations per scheme on common task times ({elapsed:.0f} s)"
+        f"{unit} s, {len(samples)} iterations per scheme on common task times, stratified by "
+        f"the number of stragglers ({elapsed:.0f} s)"
     )
     print(
         f"  {'scheme':<10}{'measured':>10}{'± s.e.':>8}{'simulated':>11}{'predicted':>11}"
@@ -131,20 +173,20 @@ def reference() -> None:
         values = np.asarray(measured[scheme.name])
         same_times = np.asarray(simulated_latency[scheme.name])
         predicted = expected_latency(n, scheme, model)
-        mean = float(values.mean())
-        error = float(values.std(ddof=1) / math.sqrt(values.size))
+        mean, error = stratified_mean(values, labels, weights)
+        simulated_mean, _ = stratified_mean(same_times, labels, weights)
         extra = float(np.mean(values - same_times))
         means[scheme.name] = mean
         print(
-            f"  {scheme.name:<10}{mean:10.3f}{error:8.3f}{same_times.mean():11.3f}"
+            f"  {scheme.name:<10}{mean:10.3f}{error:8.3f}{simulated_mean:11.3f}"
             f"{predicted:11.3f}{mean / predicted:8.3f}{(mean - predicted) / error:7.2f}"
             f"{extra:10.3f}{(predicted + extra) / predicted:17.3f}"
         )
     print(
-        "  latencies in model time units. simulated: the simulator on the very same task times;\n"
-        "  ratio = measured / predicted (goal 0.90 .. 1.10), z = its deviation in standard errors\n"
-        "  (the straggler patterns drawn); overhead = mean(measured - simulated), the pool's own\n"
-        "  cost, so (pred+ovh)/pred is the ratio without the sampling noise of the patterns."
+        "  latencies in model time units, stratified means. simulated: the simulator on the very\n"
+        "  same task times; ratio = measured / predicted (goal 0.90 .. 1.10), z = its deviation\n"
+        "  in standard errors (the task times drawn); overhead = mean(measured - simulated), the\n"
+        "  pool's own cost, so (pred+ovh)/pred is the ratio without the sampling noise."
     )
     best = min((name for name in means if name.startswith("gc:")), key=means.get)
     predicted_best = min(expected_latency(n, [s], model) for s in range(1, s_max + 1))

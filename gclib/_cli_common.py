@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gclib._model import RuntimeModel
@@ -20,6 +23,8 @@ __all__ = [
     "levels_from_args",
     "schemes_from_args",
     "emit_json",
+    "check_plot_path",
+    "write_plot",
     "positive_int",
     "non_negative_int",
     "real",
@@ -194,3 +199,37 @@ def emit_json(payload: dict[str, Any]) -> None:
     json.dump(_json_safe(payload), sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def check_plot_path(path: str | None) -> None:
+    """Refuse, before any work is done, a ``--plot`` file that cannot be a figure or be written."""
+    if path is None:
+        return
+    from gclib._plotting import FIGURE_SUFFIXES
+
+    if not path.lower().endswith(FIGURE_SUFFIXES):
+        raise UsageError(f"--plot must name a .png, .pdf or .svg file, not {path!r}")
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UsageError(f"--plot must name a file, but {path!r} is a directory")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # save_figure creates the missing folders below this one
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"--plot {path!r} cannot be written: {str(folder)!r} is not a writable folder"
+        )
+
+
+def write_plot(path: str, write: Callable[[], object]) -> bool:
+    """Run ``write`` (which saves the figure to ``path``); on failure say why on standard error.
+
+    The results have been printed before, so a figure that cannot be written loses nothing else.
+    """
+    try:
+        write()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(f"gclib: error: could not write the figure {path!r}: {reason}", file=sys.stderr)
+        return False
+    return True

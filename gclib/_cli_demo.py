@@ -24,12 +24,14 @@ from gclib._cli_common import (
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
+    check_plot_path,
     emit_json,
     levels_from_args,
     model_from_args,
     positive_int,
     real,
     schemes_from_args,
+    write_plot,
 )
 from gclib._model import RuntimeModel
 from gclib._schemes import Scheme
@@ -139,11 +141,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
     if args.deadline is not None and not (0.0 < args.deadline < math.inf):
         raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
-    if args.plot is not None:
-        from gclib._plotting import FIGURE_SUFFIXES
-
-        if not args.plot.lower().endswith(FIGURE_SUFFIXES):
-            raise UsageError(f"--plot must end in .png, .pdf or .svg, got {args.plot!r}")
+    check_plot_path(args.plot)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -216,12 +214,14 @@ def run(args: argparse.Namespace) -> int:
         for name, run_ in runs.items()
     }
     summaries = {name: run_.summary(predictions[name][0]) for name, run_ in runs.items()}
-    if args.plot is not None:
-        _plot(args.plot, summaries, runs)
     if args.json:
         emit_json({"schemes": summaries})
     else:
         _print_table(args, model, levels, runs, summaries, predictions)
+    if args.plot is not None and not write_plot(
+        args.plot, lambda: _plot(args.plot, summaries, runs)
+    ):
+        return 1
     return 0
 
 

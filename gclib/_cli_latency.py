@@ -12,11 +12,13 @@ from gclib._cli_common import (
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
+    check_plot_path,
     emit_json,
     levels_from_args,
     model_from_args,
     non_negative_int,
     schemes_from_args,
+    write_plot,
 )
 from gclib._schemes import Scheme
 from gclib._simulate import SchemeSimulation, simulate
@@ -170,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     levels = levels_from_args(args)
     schemes = schemes_from_args(args)
-    if args.plot is not None and not args.plot.lower().endswith((".png", ".pdf", ".svg")):
-        raise UsageError(f"--plot must name a .png, .pdf or .svg file, got {args.plot!r}")
+    check_plot_path(args.plot)
     n = args.workers
     simulations = None
     if args.mc:
@@ -184,8 +185,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.json,
         )
     rows = _scheme_rows(schemes, n, model, simulations)
-    if args.plot is not None:
+
+    def save_plot() -> None:
         _plot(args.plot, schemes, n, model, rows, simulations)
+
     if args.json:
         emit_json(
             {
@@ -207,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
                 "schemes": rows,
             }
         )
+        if args.plot is not None and not write_plot(args.plot, save_plot):
+            return 1
         return 0
     header = (
         f"n = {n}, s_max = {args.smax}, S = {{{', '.join(map(str, levels))}}}, "
@@ -215,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
     )
     _print_table(rows, header, bool(args.mc))
     if args.plot is not None:
+        if not write_plot(args.plot, save_plot):
+            return 1
         print(f"figure written to {args.plot}")
     sys.stdout.flush()
     return 0

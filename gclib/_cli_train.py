@@ -11,6 +11,7 @@ from gclib._cli_common import (
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
+    check_plot_path,
     emit_json,
     levels_from_args,
     model_from_args,
@@ -18,6 +19,7 @@ from gclib._cli_common import (
     positive_int,
     real,
     schemes_from_args,
+    write_plot,
 )
 from gclib._train import (
     DATASETS,
@@ -127,11 +129,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
     if args.deadline is not None and not (0.0 < args.deadline < math.inf):
         raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
-    if args.plot is not None:
-        from gclib._plotting import FIGURE_SUFFIXES
-
-        if not args.plot.lower().endswith(FIGURE_SUFFIXES):
-            raise UsageError(f"--plot must name a .png, .pdf or .svg file, not {args.plot!r}")
+    check_plot_path(args.plot)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,11 +160,6 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=False if args.no_progress else None,
     )
-    if args.plot is not None:
-        from gclib._plotting import save_figure
-
-        fig, _ = plot_training(runs)
-        save_figure(fig, args.plot, close=True)
     if args.json:
         emit_json(
             {
@@ -189,7 +182,16 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         _print_tables(args, data.name, model.describe(), runs)
+    if args.plot is not None and not write_plot(args.plot, lambda: _save_plot(args.plot, runs)):
+        return 1
     return 0
+
+
+def _save_plot(path: str, runs: dict[str, TrainingRun]) -> None:
+    from gclib._plotting import save_figure
+
+    fig, _ = plot_training(runs)
+    save_figure(fig, path, close=True)
 
 
 def _format_time(value: float, digits: int = 3) -> str:

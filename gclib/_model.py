@@ -20,12 +20,18 @@ from scipy import special
 __all__ = ["RuntimeModel", "ModelSample", "WorkerGroup"]
 
 
-def _check_real(name: str, value: object, *, low: float, allow_inf: bool = False) -> float:
+def _check_real(
+    name: str, value: object, *, low: float, allow_inf: bool = False, positive: bool = False
+) -> float:
+    """``value`` as a float in ``[low, inf)`` (``(0, inf)`` if ``positive``), finite unless
+    ``allow_inf``."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ValueError(f"Argument {name!r} must be a real number, not {value!r}.")
     value = float(value)
-    if math.isnan(value) or (math.isinf(value) and not allow_inf) or value < low:
-        bound = f"at least {low:g}" + (" (inf allowed)" if allow_inf else " and finite")
+    too_small = value <= 0.0 if positive else value < low
+    if math.isnan(value) or (math.isinf(value) and not allow_inf) or too_small:
+        bound = "positive" if positive else f"at least {low:g}"
+        bound += " (inf allowed)" if allow_inf else " and finite"
         raise ValueError(f"Argument {name!r} must be {bound}, not {value!r}.")
     return value
 
@@ -126,9 +132,7 @@ class RuntimeModel:
         signal_cost: float = 0.0,
     ) -> None:
         shift = _check_real("shift", shift, low=0.0)
-        rate = _check_real("rate", rate, low=0.0, allow_inf=True)
-        if rate <= 0.0:
-            raise ValueError(f"Argument 'rate' must be positive (inf allowed), not {rate!r}.")
+        rate = _check_real("rate", rate, low=0.0, allow_inf=True, positive=True)
         if shift == 0.0 and math.isinf(rate):
             raise ValueError(
                 "Arguments 'shift' and 'rate' must give tasks of positive duration: "
