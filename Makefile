@@ -4,13 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHAPTER ?= nested-gradient-codes
+LAB_OPTIONS ?=
 
-.PHONY: help install lint format test test-fast bench book chapter clean
+.PHONY: help install lint format test test-fast bench book chapter lab clean
 
 help:
 	@echo "make test      create .venv, install, lint, run the whole test suite"
 	@echo "make book      create .venv, install, execute every chapter, build the HTML"
 	@echo "make chapter CHAPTER=slug   execute one chapter alone (book/<slug>.md)"
+	@echo "make lab       JupyterLab on book/: open a chapter with Open With > Jupytext Notebook"
 	@echo "make bench     run the benchmarks and print ratios against in-run baselines"
 	@echo "make lint      ruff check and ruff format --check"
 
@@ -48,6 +50,11 @@ book: $(STAMP)
 
 chapter: $(STAMP)
 	$(BIN)/python book/_tools/run_chapter.py $(CHAPTER)
+
+# JupyterLab is an extra of its own, installed on first use; jupytext opens the MyST chapters.
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,book,lab]'
+	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=book $(LAB_OPTIONS)
 
 clean:
 	rm -rf book/_build .pytest_cache .ruff_cache
