@@ -18,7 +18,7 @@ import numpy as np
 
 from gclib._model import RuntimeModel
 from gclib._plotting import plot_cdf, scheme_style
-from gclib._schemes import Scheme, parse_schemes
+from gclib._schemes import Scheme, resolve_schemes
 from gclib._theory import (
     expected_latency,
     expected_signals,
@@ -37,7 +37,6 @@ __all__ = [
     "QUANTITIES",
     "scheme_label",
     "format_levels",
-    "resolve_schemes",
     "theory_curves",
     "latency_grid",
     "place_legend",
@@ -71,35 +70,6 @@ def scheme_label(name: str) -> str:
 def format_levels(levels: Sequence[int]) -> str:
     """A level set as the text writes it, e.g. ``{0, 2, 4}``."""
     return "{" + ", ".join(str(int(s)) for s in sorted(levels)) + "}"
-
-
-def resolve_schemes(
-    schemes: Scheme | str | Sequence[Scheme | str],
-    s_max: int | None = None,
-    levels: Sequence[int] | None = None,
-) -> tuple[Scheme, ...]:
-    """Schemes from :class:`~gclib.Scheme` objects or names (``"nested,gc:2"``, ...).
-
-    Args:
-        schemes: one scheme, a name or comma list of names, or a sequence of them.
-        s_max: the placement's largest tolerance, needed to parse names.
-        levels: the nested level set when parsing ``"nested"`` (default ``0..s_max``).
-    """
-    items = [schemes] if isinstance(schemes, Scheme | str) else list(schemes)
-    if not items:
-        raise ValueError("Argument 'schemes' must name at least one scheme.")
-    result: list[Scheme] = []
-    for item in items:
-        if isinstance(item, Scheme):
-            parsed: tuple[Scheme, ...] = (item,)
-        elif isinstance(item, str):
-            if s_max is None:
-                raise ValueError(f"Argument 's_max' is needed to parse the scheme name {item!r}.")
-            parsed = parse_schemes(item, s_max, levels)
-        else:
-            raise ValueError(f"Argument 'schemes' must hold Schemes or names, not {item!r}.")
-        result.extend(scheme for scheme in parsed if scheme not in result)
-    return tuple(result)
 
 
 def theory_curves(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Scheme", "parse_scheme", "parse_schemes", "parse_levels"]
+__all__ = ["Scheme", "parse_scheme", "parse_schemes", "parse_levels", "resolve_schemes"]
 
 _KINDS = ("nested", "gc", "uncoded", "ignore", "streaming")
 _SCHEME_HELP = "nested, uncoded, gc:S, ignore:S or streaming"
@@ -147,3 +147,51 @@ def parse_schemes(
     if not schemes:
         raise ValueError(f"Argument 'schemes' must name at least one of {_SCHEME_HELP}.")
     return tuple(schemes)
+
+
+def resolve_schemes(
+    schemes: Scheme | str | Sequence[Scheme | str],
+    s_max: int | None = None,
+    levels: Sequence[int] | None = None,
+    n: int | None = None,
+) -> tuple[Scheme, ...]:
+    """Schemes from :class:`Scheme` objects or names (``"nested,gc:2"``, ...), duplicates dropped.
+
+    Args:
+        schemes: one scheme, a name or comma list of names, or a sequence of them.
+        s_max: the placement's largest tolerance: needed to parse names, and the most a given
+            :class:`Scheme` may use.
+        levels: the nested level set when parsing ``"nested"`` (default ``0..s_max``).
+        n: the number of workers, when known: every tolerance must be below it.
+    """
+    items = [schemes] if isinstance(schemes, Scheme | str) else list(schemes)
+    result: list[Scheme] = []
+    for item in items:
+        if isinstance(item, Scheme):
+            parsed: tuple[Scheme, ...] = (item,)
+            if s_max is not None and item.s_max > s_max:
+                raise ValueError(
+                    f"Scheme {item.name} needs s_max = {item.s_max}, more than s_max = {s_max}."
+                )
+        elif isinstance(item, str):
+            if s_max is None:
+                raise ValueError(
+                    f"Argument 's_max' is needed to parse the scheme name {item!r} "
+                    "(the placement's largest tolerance)."
+                )
+            parsed = parse_schemes(item, s_max, levels, n)
+        else:
+            raise ValueError(f"Argument 'schemes' must hold Schemes or names, not {item!r}.")
+        for scheme in parsed:
+            if n is not None and scheme.s_max >= n:
+                raise ValueError(f"Argument 's_max' must be below n = {n}, not {scheme.s_max}.")
+            if n is not None and scheme.levels and max(scheme.levels) >= n:
+                raise ValueError(f"Scheme {scheme.name} needs tolerances below n = {n}.")
+            if scheme not in result:
+                result.append(scheme)
+    if not result:
+        raise ValueError(f"Argument 'schemes' must name at least one of {_SCHEME_HELP}.")
+    names = [scheme.name for scheme in result]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Argument 'schemes' names one scheme twice in {names}.")
+    return tuple(result)

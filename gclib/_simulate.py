@@ -35,7 +35,7 @@ import numpy as np
 
 from gclib._model import ModelSample, RuntimeModel
 from gclib._scheduler import Complete, Fail, RequestLevel, Resume, Scheduler
-from gclib._schemes import Scheme, parse_schemes
+from gclib._schemes import Scheme, resolve_schemes
 
 __all__ = ["SchemeSimulation", "simulate", "simulate_sample"]
 
@@ -118,41 +118,6 @@ class SchemeSimulation:
 
 
 # ------------------------------------------------------------------------------- validation
-def _as_schemes(
-    n: int,
-    schemes: Scheme | str | Sequence[Scheme | str],
-    s_max: int | None,
-    levels: Sequence[int] | None,
-) -> tuple[Scheme, ...]:
-    items = [schemes] if isinstance(schemes, Scheme | str) else list(schemes)
-    if not items:
-        raise ValueError("Argument 'schemes' must name at least one scheme.")
-    result: list[Scheme] = []
-    for item in items:
-        if isinstance(item, Scheme):
-            parsed = (item,)
-        elif isinstance(item, str):
-            if s_max is None:
-                raise ValueError(
-                    f"Argument 's_max' is needed to parse the scheme name {item!r} "
-                    "(the placement's largest tolerance)."
-                )
-            parsed = parse_schemes(item, s_max, levels, n)
-        else:
-            raise ValueError(f"Argument 'schemes' must hold Schemes or names, not {item!r}.")
-        for scheme in parsed:
-            if scheme.s_max >= n:
-                raise ValueError(f"Argument 's_max' must be below n = {n}, not {scheme.s_max}.")
-            if scheme.levels and max(scheme.levels) >= n:
-                raise ValueError(f"Scheme {scheme.name} needs tolerances below n = {n}.")
-            if scheme not in result:
-                result.append(scheme)
-    names = [s.name for s in result]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Argument 'schemes' names one scheme twice in {names}.")
-    return tuple(result)
-
-
 def _costs(model: RuntimeModel | None) -> tuple[float, float]:
     if model is None:
         return 0.0, 0.0
@@ -374,7 +339,7 @@ def simulate_sample(
             f"Argument 'sample' must hold (iterations, n, tasks) times, not {times.shape}."
         )
     n = times.shape[1]
-    schemes = _as_schemes(n, schemes, None, None)
+    schemes = resolve_schemes(schemes, n=n)
     needed = max(s.tasks_per_worker for s in schemes)
     if times.shape[2] < needed:
         raise ValueError(
@@ -441,7 +406,7 @@ def simulate(
             f"Argument 's_max' must be an integer in [0, n) = [0, {n}), not {s_max!r}."
         )
     method = _check_method(method)
-    schemes = _as_schemes(n, schemes, s_max, levels)
+    schemes = resolve_schemes(schemes, s_max, levels, n)
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     tasks = max(s.tasks_per_worker for s in schemes)
     chunk = max(1, _CHUNK_ENTRIES // (n * tasks))

@@ -34,7 +34,7 @@ import numpy as np
 
 from gclib._gradients import softmax_gradient, softmax_loss, split_partitions
 from gclib._model import RuntimeModel
-from gclib._schemes import Scheme, parse_levels, parse_schemes
+from gclib._schemes import Scheme, parse_levels, resolve_schemes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -344,26 +344,6 @@ class TrainingRun:
         self.test_accuracy.append(objective.accuracy(params, "test"))
 
 
-def _resolve_schemes(
-    schemes: str | Scheme | Sequence[str | Scheme], s_max: int, levels: tuple[int, ...], n: int
-) -> tuple[Scheme, ...]:
-    if isinstance(schemes, Scheme):
-        schemes = [schemes]
-    if isinstance(schemes, str):
-        return parse_schemes(schemes, s_max, levels, n)
-    resolved: list[Scheme] = []
-    for scheme in schemes:
-        if isinstance(scheme, Scheme):
-            if scheme.s_max > s_max:
-                raise ValueError(
-                    f"Scheme {scheme.name} needs s_max = {scheme.s_max}, more than s_max = {s_max}."
-                )
-            resolved.append(scheme)
-        else:
-            resolved.extend(parse_schemes(str(scheme), s_max, levels, n))
-    return tuple(dict.fromkeys(resolved))
-
-
 def _predicted_latency(
     n: int, scheme: Scheme, model: RuntimeModel, seed: np.random.SeedSequence
 ) -> float | None:
@@ -452,7 +432,7 @@ def train(
         )
     model.check_workers(workers)
     level_set = parse_levels(levels, int(s_max))
-    resolved = _resolve_schemes(schemes, int(s_max), level_set, workers)
+    resolved = resolve_schemes(schemes, int(s_max), level_set, workers)
     objective = SoftmaxObjective(data, l2)
     partitions = data.partitions(workers)
     seeds = np.random.SeedSequence(seed)

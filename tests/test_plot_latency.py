@@ -18,11 +18,11 @@ from gclib._plot_latency import (
     plot_latency_cdfs,
     plot_level_sets,
     plot_scheme_curves,
-    resolve_schemes,
     scheme_label,
     theory_curves,
 )
 from gclib._plotting import new_figure
+from gclib._schemes import Scheme, resolve_schemes
 
 REFERENCE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
 
@@ -47,10 +47,19 @@ def test_labels_and_level_sets_read_as_the_text_writes_them():
 def test_resolve_schemes_parses_names_and_drops_duplicates():
     schemes = resolve_schemes(["nested,gc:2", "gc:2", "uncoded"], s_max=4)
     assert [s.name for s in schemes] == ["nested", "gc:2", "uncoded"]
+    assert schemes[0] == Scheme("nested", (0, 1, 2, 3, 4), 4)
+    given = Scheme("gc", (3,), 4)
+    assert resolve_schemes([given, "gc:3"], s_max=4) == (given,)
     with pytest.raises(ValueError, match="Argument 's_max'"):
         resolve_schemes("nested")
     with pytest.raises(ValueError, match="Argument 'schemes'"):
         resolve_schemes([])
+    with pytest.raises(ValueError, match="more than s_max = 2"):
+        resolve_schemes(given, s_max=2)
+    with pytest.raises(ValueError, match="below n = 4"):
+        resolve_schemes(given, n=4)
+    with pytest.raises(ValueError, match="names one scheme twice"):
+        resolve_schemes([Scheme("nested", (0, 1), 4), Scheme("nested", (0, 2), 4)])
 
 
 def test_theory_curves_equal_the_theory_point_by_point():
