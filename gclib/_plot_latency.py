@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gclib._model import RuntimeModel
-from gclib._plotting import plot_cdf, scheme_style
+from gclib._plotting import plot_cdf, scheme_label, scheme_style
 from gclib._schemes import Scheme, resolve_schemes
 from gclib._theory import (
     expected_latency,
@@ -35,12 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QUANTITIES",
-    "scheme_label",
     "format_levels",
     "theory_curves",
     "latency_grid",
-    "place_legend",
-    "plot_scheme_curves",
     "plot_latency_cdfs",
     "plot_latency_against_uploads",
     "plot_level_sets",
@@ -54,17 +51,6 @@ QUANTITIES = {
     "signals": expected_signals,
     "failure": failure_probability,
 }
-
-
-def scheme_label(name: str) -> str:
-    """The name of a scheme as the text writes it: ``"gc:2"`` → ``"GC(2)"``, ``"gc:0"`` →
-    ``"uncoded"``, ``"ignore:1"`` → ``"ignore(1)"``; other names are returned unchanged."""
-    kind, _, arg = name.strip().lower().partition(":")
-    if kind == "gc" and arg.isdigit():
-        return "uncoded" if int(arg) == 0 else f"GC({int(arg)})"
-    if kind == "ignore" and arg.isdigit():
-        return f"ignore({int(arg)})"
-    return name
 
 
 def format_levels(levels: Sequence[int]) -> str:
@@ -133,148 +119,6 @@ def latency_grid(
     finite = [end for end in ends if math.isfinite(end)]
     end = max(finite) if finite else 10.0 * model.mean_task_time
     return np.linspace(0.0, end, points)
-
-
-def _mark_infinite(ax: Axes, x: np.ndarray, y: np.ndarray, style: Mapping[str, Any]) -> None:
-    """Where a curve jumps from a finite value to ``inf``, an arrow from the last finite point
-    to the upper edge of the axes; a curve infinite from its first point gets a triangle on the
-    edge there."""
-    infinite = np.isinf(y) & (y > 0)
-    for index in np.flatnonzero(infinite):
-        if index > 0 and np.isfinite(y[index - 1]):
-            ax.annotate(
-                "",
-                xy=(x[index], 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(x[index - 1], y[index - 1]),
-                textcoords="data",
-                arrowprops={
-                    "arrowstyle": "-|>",
-                    "color": style["color"],
-                    "linestyle": style["linestyle"],
-                    "linewidth": style.get("linewidth", 1.6),
-                    "shrinkA": 0,
-                    "shrinkB": 0,
-                },
-                annotation_clip=False,
-            )
-        elif index == 0:
-            ax.plot(
-                [x[0]],
-                [1.0],
-                transform=ax.get_xaxis_transform(),
-                linestyle="none",
-                marker="^",
-                color=style["color"],
-                clip_on=False,
-                label="_nolegend_",
-            )
-
-
-def place_legend(ax: Axes, where: str = "inside", **kwargs: Any) -> None:
-    """Draw the legend of ``ax``: ``"inside"`` the axes (matplotlib's best place) or
-    ``"outside"`` to the right of the whole figure, for figures of several panels."""
-    if where == "inside":
-        ax.legend(**kwargs)
-    elif where == "outside":
-        handles = kwargs.pop("handles", None)
-        labels = kwargs.pop("labels", None)
-        if handles is None:
-            handles, labels = ax.get_legend_handles_labels()
-        ax.figure.legend(handles, labels, loc="outside right upper", **kwargs)
-    else:
-        raise ValueError(f"Argument 'where' must be 'inside' or 'outside', not {where!r}.")
-
-
-def plot_scheme_curves(
-    ax: Axes,
-    x: npt.ArrayLike,
-    curves: Mapping[str, npt.ArrayLike],
-    *,
-    monte_carlo: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike | None]]
-    | None = None,
-    xlabel: str | None = None,
-    ylabel: str | None = None,
-    logy: bool = False,
-    markers: bool = True,
-    legend: bool | str = True,
-    mark_infinite: bool = True,
-) -> Axes:
-    """Draw one exact curve per scheme, with optional Monte Carlo estimates as open markers.
-
-    Args:
-        ax: the axes to draw into.
-        x: the abscissae shared by the curves.
-        curves: scheme name (``"nested"``, ``"gc:2"``, ...) → ordinates; an infinite value
-            leaves a gap in the line (see ``mark_infinite``).
-        monte_carlo: scheme name → ``(x, mean, stderr)``; drawn as open circles in the
-            scheme's colour with error bars of ±1.96 standard errors (``stderr`` may be
-            ``None``).
-        xlabel, ylabel: axis labels.
-        logy: logarithmic ordinate.
-        markers: mark every point of the exact curves.
-        legend: draw the legend (one entry per scheme and one for the Monte Carlo markers):
-            ``True`` or ``"inside"`` in the axes, ``"outside"`` right of the figure, ``False``
-            none.
-        mark_infinite: where a curve jumps to ``inf``, draw an arrow from its last finite point
-            to the upper edge of the axes.
-
-    Returns:
-        ``ax``.
-    """
-    from matplotlib.lines import Line2D
-
-    x_values = np.asarray(x, dtype=float)
-    for name, values in curves.items():
-        y_values = np.asarray(values, dtype=float)
-        if y_values.shape != x_values.shape:
-            raise ValueError(
-                f"Curve {name!r} must have the shape of 'x', {x_values.shape}, "
-                f"not {y_values.shape}."
-            )
-        style = scheme_style(name)
-        if not markers:
-            style["marker"] = ""
-        shown = np.where(np.isfinite(y_values), y_values, np.nan)
-        ax.plot(x_values, shown, label=scheme_label(name), **style)
-        if mark_infinite:
-            _mark_infinite(ax, x_values, y_values, style)
-    extra_handles, extra_labels = [], []
-    for name, (mc_x, mc_mean, mc_err) in (monte_carlo or {}).items():
-        color = scheme_style(name)["color"]
-        error = None if mc_err is None else 1.96 * np.asarray(mc_err, dtype=float)
-        ax.errorbar(
-            np.asarray(mc_x, dtype=float),
-            np.asarray(mc_mean, dtype=float),
-            yerr=error,
-            linestyle="none",
-            marker="o",
-            markersize=6,
-            markerfacecolor="white",
-            markeredgewidth=1.3,
-            color=color,
-            ecolor=color,
-            capsize=2,
-            # estimates of a scheme without an exact curve get their own legend entry
-            label="_nolegend_" if name in curves else f"{scheme_label(name)} (Monte Carlo)",
-            zorder=3,
-        )
-    if monte_carlo and any(name in curves for name in monte_carlo):
-        extra_handles.append(
-            Line2D([], [], linestyle="none", marker="o", markerfacecolor="white", color="0.3")
-        )
-        extra_labels.append("Monte Carlo")
-    if logy:
-        ax.set_yscale("log")
-    if xlabel is not None:
-        ax.set_xlabel(xlabel)
-    if ylabel is not None:
-        ax.set_ylabel(ylabel)
-    if legend:
-        handles, labels = ax.get_legend_handles_labels()
-        where = "inside" if legend is True else legend
-        place_legend(ax, where, handles=handles + extra_handles, labels=labels + extra_labels)
-    return ax
 
 
 def plot_latency_cdfs(

@@ -30,6 +30,8 @@ __all__ = [
     "scheme_style",
     "new_figure",
     "save_figure",
+    "scheme_label",
+    "place_legend",
     "plot_series",
     "plot_cdf",
     "plot_matrix",
@@ -236,31 +238,104 @@ def _series_style(label: str, index: int) -> dict[str, Any]:
         return {"color": PALETTE[_CYCLE[index % len(_CYCLE)]], "linestyle": "-", "marker": "o"}
 
 
+def scheme_label(name: str) -> str:
+    """The name of a scheme as the text writes it: ``"gc:2"`` → ``"GC(2)"``, ``"gc:0"`` →
+    ``"uncoded"``, ``"ignore:1"`` → ``"ignore(1)"``; other names are returned unchanged."""
+    kind, _, arg = name.strip().lower().partition(":")
+    if kind == "gc" and arg.isdigit():
+        return "uncoded" if int(arg) == 0 else f"GC({int(arg)})"
+    if kind == "ignore" and arg.isdigit():
+        return f"ignore({int(arg)})"
+    return name
+
+
+def place_legend(ax: Axes, where: str = "inside", **kwargs: Any) -> None:
+    """Draw the legend of ``ax``: ``"inside"`` the axes (matplotlib's best place) or
+    ``"outside"`` to the right of the whole figure, for figures of several panels."""
+    if where == "inside":
+        ax.legend(**kwargs)
+    elif where == "outside":
+        handles = kwargs.pop("handles", None)
+        labels = kwargs.pop("labels", None)
+        if handles is None:
+            handles, labels = ax.get_legend_handles_labels()
+        ax.figure.legend(handles, labels, loc="outside right upper", **kwargs)
+    else:
+        raise ValueError(f"Argument 'where' must be 'inside' or 'outside', not {where!r}.")
+
+
+def _mark_infinite(ax: Axes, x: Any, y: Any, style: Mapping[str, Any]) -> None:
+    """Where a curve jumps from a finite value to ``inf``, an arrow from the last finite point
+    to the upper edge of the axes; a curve infinite from its first point gets a triangle on the
+    edge there."""
+    import numpy as np
+
+    infinite = np.isinf(y) & (y > 0)
+    for index in np.flatnonzero(infinite):
+        if index > 0 and np.isfinite(y[index - 1]):
+            ax.annotate(
+                "",
+                xy=(x[index], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(x[index - 1], y[index - 1]),
+                textcoords="data",
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": style["color"],
+                    "linestyle": style["linestyle"],
+                    "linewidth": style.get("linewidth", 1.6),
+                    "shrinkA": 0,
+                    "shrinkB": 0,
+                },
+                annotation_clip=False,
+            )
+        elif index == 0:
+            ax.plot(
+                [x[0]],
+                [1.0],
+                transform=ax.get_xaxis_transform(),
+                linestyle="none",
+                marker="^",
+                color=style["color"],
+                clip_on=False,
+                label="_nolegend_",
+            )
+
+
 def plot_series(
     ax: Axes,
     x: npt.ArrayLike,
     series: Mapping[str, npt.ArrayLike],
     *,
-    monte_carlo: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]] | None = None,
+    monte_carlo: Mapping[str, tuple[npt.ArrayLike, ...]] | None = None,
     xlabel: str | None = None,
     ylabel: str | None = None,
     logy: bool = False,
     markers: bool = False,
-    legend: bool = True,
+    legend: bool | str = True,
+    mark_infinite: bool = True,
 ) -> Axes:
-    """Draw one line per scheme (or other label) against a common ``x``.
+    """Draw one line per scheme (or other label) against a common ``x``, with optional Monte
+    Carlo estimates as open markers.
 
     Args:
         ax: the axes to draw into.
         x: the abscissae, shared by every series.
-        series: label → ordinates (same length as ``x``); scheme names get their own style.
-            Non-finite values (an infinite expected latency) leave a gap.
-        monte_carlo: label → ``(x, y)`` estimates drawn as unjoined markers in the colour of the
-            line with the same label; one legend entry names them all.
+        series: label → ordinates (same length as ``x``). Scheme names (``"nested"``,
+            ``"gc:2"``, ...) get their scheme's style and are named as the text does
+            (:func:`scheme_label`); other labels take the next colour of the cycle. Infinite
+            values (an infinite expected latency) leave a gap (see ``mark_infinite``).
+        monte_carlo: label → ``(x, mean)`` or ``(x, mean, stderr)``, drawn as open circles in the
+            colour of the series of that label, with error bars of ±1.96 standard errors when
+            ``stderr`` is given (it may be ``None``). One legend entry names the estimates of
+            every series; an estimate without a series gets an entry of its own.
         xlabel, ylabel: axis labels.
         logy: logarithmic ordinate.
         markers: also mark every point of the lines.
-        legend: draw the legend.
+        legend: ``True`` or ``"inside"`` in the axes, ``"outside"`` right of the figure,
+            ``False`` none.
+        mark_infinite: where a line jumps to ``inf``, draw an arrow from its last finite point
+            to the upper edge of the axes.
 
     Returns:
         ``ax``.
@@ -269,6 +344,7 @@ def plot_series(
     from matplotlib.lines import Line2D
 
     x_values = np.asarray(x, dtype=float)
+    styles: dict[str, dict[str, Any]] = {}
     for index, (label, values) in enumerate(series.items()):
         y_values = np.asarray(values, dtype=float)
         if y_values.shape != x_values.shape:
@@ -276,27 +352,38 @@ def plot_series(
                 f"Series {label!r} must have the shape of 'x', {x_values.shape}, "
                 f"not {y_values.shape}."
             )
-        style = _series_style(label, index)
+        style = styles[label] = _series_style(label, index)
         if not markers:
             style["marker"] = ""
-        y_values = np.where(np.isfinite(y_values), y_values, np.nan)
-        ax.plot(x_values, y_values, label=label, **style)
-    handles, labels = ax.get_legend_handles_labels()
-    if monte_carlo:
-        for index, (label, (mc_x, mc_y)) in enumerate(monte_carlo.items()):
-            style = _series_style(label, index)
-            ax.plot(
-                np.asarray(mc_x, dtype=float),
-                np.asarray(mc_y, dtype=float),
-                linestyle="none",
-                marker="o",
-                markersize=5,
-                markerfacecolor="white",
-                markeredgewidth=1.3,
-                color=style["color"],
-                label="_nolegend_" if label in series else label,
+        shown = np.where(np.isfinite(y_values), y_values, np.nan)
+        ax.plot(x_values, shown, label=scheme_label(label), **style)
+        if mark_infinite:
+            _mark_infinite(ax, x_values, y_values, style)
+    for index, (label, estimate) in enumerate((monte_carlo or {}).items()):
+        if len(estimate) not in (2, 3):
+            raise ValueError(
+                f"Monte Carlo estimate {label!r} must be (x, mean) or (x, mean, stderr)."
             )
-        handles, labels = ax.get_legend_handles_labels()
+        mc_x, mc_mean, *rest = estimate
+        stderr = rest[0] if rest else None
+        color = (styles.get(label) or _series_style(label, len(series) + index))["color"]
+        ax.errorbar(
+            np.asarray(mc_x, dtype=float),
+            np.asarray(mc_mean, dtype=float),
+            yerr=None if stderr is None else 1.96 * np.asarray(stderr, dtype=float),
+            linestyle="none",
+            marker="o",
+            markersize=6,
+            markerfacecolor="white",
+            markeredgewidth=1.3,
+            color=color,
+            ecolor=color,
+            capsize=2,
+            label="_nolegend_" if label in series else f"{scheme_label(label)} (Monte Carlo)",
+            zorder=3,
+        )
+    handles, labels = ax.get_legend_handles_labels()
+    if monte_carlo and any(label in series for label in monte_carlo):
         handles.append(
             Line2D([], [], linestyle="none", marker="o", markerfacecolor="white", color="0.3")
         )
@@ -308,7 +395,7 @@ def plot_series(
     if ylabel is not None:
         ax.set_ylabel(ylabel)
     if legend and handles:
-        ax.legend(handles, labels)
+        place_legend(ax, "inside" if legend is True else legend, handles=handles, labels=labels)
     return ax
 
 

@@ -17,11 +17,9 @@ from gclib._plot_latency import (
     latency_grid,
     plot_latency_cdfs,
     plot_level_sets,
-    plot_scheme_curves,
-    scheme_label,
     theory_curves,
 )
-from gclib._plotting import new_figure
+from gclib._plotting import new_figure, plot_series, scheme_label
 from gclib._schemes import Scheme, resolve_schemes
 
 REFERENCE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
@@ -85,12 +83,29 @@ def test_latency_grid_reaches_the_upper_quantile_of_every_scheme():
         latency_grid(10, "nested", REFERENCE, upper=1.0, s_max=4)
 
 
-def test_plot_scheme_curves_draws_one_line_per_scheme_with_its_values(ax):
+def test_plot_series_names_schemes_as_the_text_and_marks_where_a_curve_turns_infinite(ax):
     x = np.array([0.1, 0.2, 0.3])
-    plot_scheme_curves(ax, x, {"nested": [1.0, 2.0, 3.0], "gc:2": [2.0, 3.0, math.inf]})
+    plot_series(
+        ax,
+        x,
+        {"nested": [1.0, 2.0, 3.0], "gc:2": [2.0, 3.0, math.inf]},
+        monte_carlo={"nested": (x, [1.1, 2.1, 2.9], [0.1, 0.1, 0.1]), "streaming": (x, [1, 1, 1])},
+    )
     labels = {line.get_label(): line for line in ax.get_lines()}
     assert {"nested", "GC(2)"} <= set(labels)
     assert np.allclose(labels["nested"].get_ydata(), [1.0, 2.0, 3.0])
+    arrows = [text for text in ax.texts if text.arrow_patch is not None]
+    assert len(arrows) == 1  # GC(2) jumps to inf between its second and third point
+    assert arrows[0].xy == (0.3, 1.0)
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["nested", "GC(2)", "streaming (Monte Carlo)", "Monte Carlo"]
+    bars = ax.containers[0]  # the error bars of the nested estimates: ±1.96 standard errors
+    segments = bars.lines[2][0].get_segments()
+    assert np.allclose([seg[1][1] - seg[0][1] for seg in segments], 2 * 1.96 * 0.1)
+    with pytest.raises(ValueError, match="Monte Carlo estimate"):
+        plot_series(ax, x, {}, monte_carlo={"nested": (x,)})
+    with pytest.raises(ValueError, match="Argument 'where'"):
+        plot_series(ax, x, {"nested": [1.0, 2.0, 3.0]}, legend="above")
 
 
 def test_plot_latency_cdfs_draws_the_exact_distribution(ax):
