@@ -36,7 +36,7 @@ from gclib._cli_common import (
 from gclib._model import RuntimeModel
 from gclib._schemes import Scheme
 
-__all__ = ["add_parser", "run", "SchemeRun", "predicted_mean_latency"]
+__all__ = ["add_parser", "run", "SchemeRun", "Prediction", "predict"]
 
 _DEFAULT_SCHEMES = "nested,uncoded,gc:2,gc:4,streaming"
 _MONTE_CARLO_ITERATIONS = 20_000
@@ -101,12 +101,13 @@ class SchemeRun:
     initial_loss: float = math.nan
     final_loss: float = math.nan
 
-    def summary(self, predicted: float | None) -> dict[str, Any]:
+    def summary(self, predicted: Prediction) -> dict[str, Any]:
         finished = bool(self.latencies)
         return {
             "iterations": self.iterations,
             "mean_latency": float(np.mean(self.latencies)) if finished else None,
-            "predicted_mean_latency": predicted,
+            "predicted_mean_latency": predicted.mean_latency,
+            "predicted_failure_probability": predicted.failure_probability,
             "p95_latency": float(np.percentile(self.latencies, 95)) if finished else None,
             "max_decode_error": float(max(self.decode_errors)) if finished else None,
             "mean_tasks_per_worker": float(np.mean(self.tasks_per_worker)) if finished else None,
@@ -116,24 +117,31 @@ class SchemeRun:
         }
 
 
-def predicted_mean_latency(
-    n: int, scheme: Scheme, model: RuntimeModel, seed: int | None = None
-) -> tuple[float | None, str]:
-    """``E[T | T < ∞]`` of ``scheme`` and how it was obtained (``"exact"`` or ``"monte carlo"``).
+@dataclass(frozen=True)
+class Prediction:
+    """What the theory expects of a scheme: ``E[T | T < ∞]`` (``None`` when no iteration can
+    finish), ``P(T = ∞)``, and how they were obtained (``"exact"`` or ``"monte carlo"``)."""
 
-    Streaming has no exact formula here: its mean comes from the Monte Carlo simulator. ``None``
-    when no iteration can finish.
-    """
+    mean_latency: float | None
+    failure_probability: float
+    method: str
+
+
+def predict(n: int, scheme: Scheme, model: RuntimeModel, seed: int | None = None) -> Prediction:
+    """The :class:`Prediction` of ``scheme``: exact, but for streaming, which has no exact formula
+    here and is simulated (Monte Carlo, seeded)."""
     if scheme.kind == "streaming":
         from gclib._simulate import simulate
 
         result = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng=seed)[scheme.name]
         finite = result.latency[np.isfinite(result.latency)]
-        return (float(finite.mean()) if finite.size else None), "monte carlo"
-    from gclib._theory import expected_latency
+        mean = float(finite.mean()) if finite.size else None
+        return Prediction(mean, 1.0 - finite.size / result.latency.size, "monte carlo")
+    from gclib._theory import expected_latency, failure_probability
 
     value = expected_latency(n, scheme, model, conditional=True)
-    return (value if math.isfinite(value) else None), "exact"
+    never = failure_probability(n, scheme, model)
+    return Prediction(value if math.isfinite(value) else None, never, "exact")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -210,10 +218,9 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
 
     predictions = {
-        name: predicted_mean_latency(n, run_.scheme, model, int(simulation_seed))
-        for name, run_ in runs.items()
+        name: predict(n, run_.scheme, model, int(simulation_seed)) for name, run_ in runs.items()
     }
-    summaries = {name: run_.summary(predictions[name][0]) for name, run_ in runs.items()}
+    summaries = {name: run_.summary(predictions[name]) for name, run_ in runs.items()}
     if args.json:
         emit_json({"schemes": summaries})
     else:
@@ -231,7 +238,7 @@ def _print_table(
     levels: tuple[int, ...],
     runs: dict[str, SchemeRun],
     summaries: dict[str, dict[str, Any]],
-    predictions: dict[str, tuple[float | None, str]],
+    predictions: dict[str, Prediction],
 ) -> None:
     def number(value: float | None, spec: str = ".2f") -> str:
         return "-" if value is None else format(value, spec)
@@ -242,7 +249,7 @@ def _print_table(
     )
     header = (
         f"{'scheme':<11}{'mean':>8}{'p95':>8}{'predicted':>11}{'ratio':>7}  {'levels':<18}"
-        f"{'tasks/w':>8}{'uploads':>8}{'signals':>8}{'failed':>7}{'respawn':>8}"
+        f"{'tasks/w':>8}{'uploads':>8}{'signals':>8}{'failed':>7}{'(pred)':>7}{'respawn':>8}"
         f"{'max err':>10}{'loss':>10}"
     )
     print(header)
@@ -250,9 +257,10 @@ def _print_table(
     notes = set()
     for name, run_ in runs.items():
         summary = summaries[name]
-        predicted, how = predictions[name]
+        prediction = predictions[name]
+        predicted = prediction.mean_latency
         mark = ""
-        if how != "exact":
+        if prediction.method != "exact":
             mark = "*"
             notes.add("* predicted by Monte Carlo (no exact formula)")
         ratio = None
@@ -268,12 +276,15 @@ def _print_table(
             f"{number(predicted) + mark:>11}{number(ratio, '.3f'):>7}  {histogram or '-':<18}"
             f"{number(summary['mean_tasks_per_worker']):>8}"
             f"{number(summary['uploads_per_iteration'], '.1f'):>8}{number(signals, '.1f'):>8}"
-            f"{summary['failed']:>7}{summary['respawns']:>8}"
+            f"{summary['failed']:>7}"
+            f"{number(prediction.failure_probability * run_.iterations, '.1f'):>7}"
+            f"{summary['respawns']:>8}"
             f"{number(summary['max_decode_error'], '.1e'):>10}{number(loss, '.2e'):>10}"
         )
     print(
-        "latencies in model time units over finished iterations; levels: level:count; "
-        "max err: relative decoding error; loss: final / initial least-squares loss"
+        "latencies in model time units over finished iterations (predicted: E[T | T < inf]); "
+        "levels: level:count;\n(pred): failures the theory expects; max err: relative decoding "
+        "error; loss: final / initial least-squares loss"
     )
     for note in sorted(notes):
         print(note)

@@ -22,6 +22,7 @@ KEYS = {
     "uploads_per_iteration",
     "failed",
     "respawns",
+    "predicted_failure_probability",
 }
 SMALL = ["--workers", "5", "--smax", "2", "--iterations", "4", "--time-unit", "0.002"]
 
@@ -91,6 +92,12 @@ def test_crashes_and_unresponsive_workers_are_counted(capsys):
     )
     uncoded, nested = schemes["uncoded"], schemes["nested"]
     # P(uncoded finishes) = 0.9^5 · 0.8^5 ≈ 0.19 per iteration: failures, and crashed workers
+    assert uncoded["predicted_failure_probability"] == pytest.approx(1 - 0.9**5 * 0.8**5)
+    # nested (s_max = 2) fails when more than 2 of 5 workers are silent, each with 1 - 0.9·0.8
+    silent = 1 - 0.9 * 0.8
+    assert nested["predicted_failure_probability"] == pytest.approx(
+        sum(math.comb(5, k) * silent**k * (1 - silent) ** (5 - k) for k in range(3, 6))
+    )
     assert uncoded["failed"] > 0 and uncoded["respawns"] > 0
     assert nested["respawns"] > 0
     for entry in (uncoded, nested):
