@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 
+# The straggler probability of the reference scenario, used unless --stragglers is given.
+DEFAULT_STRAGGLER_PROB = 0.2
+
+
 class UsageError(Exception):
     """Bad command-line input: reported as a usage message with exit status 2."""
 
@@ -100,7 +104,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--shift", type=real, default=1.0, help="task time shift a (default 1)")
     group.add_argument("--rate", type=real, default=1.0, help="exponential rate mu (default 1)")
     group.add_argument(
-        "--straggler-prob", type=real, default=0.2, help="Bernoulli straggler probability p"
+        "--straggler-prob",
+        type=real,
+        default=None,
+        help=f"Bernoulli straggler probability p (default {DEFAULT_STRAGGLER_PROB})",
     )
     group.add_argument(
         "--stragglers",
@@ -125,8 +132,13 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, plot: bool = True) 
 
 def model_from_args(args: argparse.Namespace) -> RuntimeModel:
     straggler_prob = args.straggler_prob
-    if args.stragglers is not None:
-        straggler_prob = 0.0
+    if args.stragglers is not None and straggler_prob is not None:
+        raise UsageError(
+            "--stragglers and --straggler-prob exclude each other: give a fixed count or a "
+            "probability, not both"
+        )
+    if straggler_prob is None:
+        straggler_prob = 0.0 if args.stragglers is not None else DEFAULT_STRAGGLER_PROB
     try:
         model = RuntimeModel(
             args.shift,

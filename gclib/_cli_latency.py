@@ -22,7 +22,7 @@ from gclib._cli_common import (
 )
 from gclib._schemes import Scheme
 from gclib._simulate import SchemeSimulation, simulate
-from gclib._theory import LatencySummary, latency_cdf, latency_summary
+from gclib._theory import LatencySummary, latency_summary
 
 __all__ = ["add_parser", "run"]
 
@@ -141,26 +141,24 @@ def _print_table(rows: dict[str, dict[str, Any]], header: str, with_mc: bool) ->
 
 
 def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict, sims) -> None:
+    """The latency distribution of every scheme: exact, and Monte Carlo with ``--mc``."""
     import numpy as np
 
-    from gclib._plotting import new_figure, plot_cdf, save_figure
+    from gclib._plot_latency import plot_latency_cdfs
+    from gclib._plotting import new_figure, save_figure
 
     finite = [r["p95_latency"] for r in rows.values() if r["p95_latency"] is not None]
     finite += [r["mc_p95_latency"] for r in rows.values() if r["mc_p95_latency"] is not None]
     finite = [v for v in finite if math.isfinite(v)]
     upper = 1.3 * max(finite) if finite else 10.0 * model.mean_task_time
-    grid = np.linspace(0.0, upper, 400)
-    fig, ax = new_figure()
-    for scheme in schemes:
-        exact = None
-        if scheme.kind != "streaming":
-            exact = (grid, latency_cdf(grid, n, scheme, model))
-        samples = {"Monte Carlo": sims[scheme.name].latency} if sims else None
-        if exact is None and not samples:
-            continue
-        plot_cdf(ax, scheme.name, exact=exact, samples=samples)
-    ax.set_xlim(0.0, upper)
-    ax.set_title(f"Latency CDF, n = {n}")
+    drawn = [s for s in schemes if s.kind != "streaming" or sims]
+    samples = {s.name: {"Monte Carlo": sims[s.name].latency} for s in drawn} if sims else None
+    fig, ax = new_figure(width=8.4, layout="constrained")
+    plot_latency_cdfs(
+        ax, n, drawn, model, samples=samples, t=np.linspace(0.0, upper, 400), legend="outside"
+    )
+    ax.set_ylabel("P(latency ≤ t)")
+    ax.set_title(f"Latency distribution, n = {n}\n{model.describe()}", fontsize="medium")
     save_figure(fig, path, close=True)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gclib._model import RuntimeModel
-from gclib._plotting import plot_cdf, scheme_label, scheme_style
+from gclib._plotting import place_legend, plot_cdf, scheme_label, scheme_style
 from gclib._schemes import Scheme, resolve_schemes
 from gclib._theory import (
     expected_latency,
@@ -76,7 +76,7 @@ def theory_curves(
         n: the number of workers.
         schemes: the schemes (streaming has no exact theory and is refused).
         models: one runtime model per point of the sweep.
-        s_max, levels: to parse scheme names, see :func:`resolve_schemes`.
+        s_max, levels: to parse scheme names, see :func:`~gclib._schemes.resolve_schemes`.
 
     Returns:
         Scheme name → array with one value per model.
@@ -132,6 +132,7 @@ def plot_latency_cdfs(
     s_max: int | None = None,
     levels: Sequence[int] | None = None,
     xlabel: str = "latency (model time units)",
+    legend: bool | str = True,
 ) -> Axes:
     """Draw the latency distribution of every scheme: the exact CDF and empirical ones.
 
@@ -144,14 +145,21 @@ def plot_latency_cdfs(
             latency samples; ``inf`` samples count as iterations that never finished.
         t: the times of the exact curves (default :func:`latency_grid`, extended to the largest
             finite sample).
-        s_max, levels: to parse scheme names, see :func:`resolve_schemes`.
+        s_max, levels: to parse scheme names, see :func:`~gclib._schemes.resolve_schemes`.
         xlabel: the abscissa label.
+        legend: ``True`` or ``"inside"`` in the axes, ``"outside"`` right of the figure,
+            ``False`` none.
 
     Returns:
         ``ax``.
     """
     resolved = resolve_schemes(schemes, s_max, levels)
     samples = dict(samples or {})
+    silent = [s.name for s in resolved if s.kind == "streaming" and s.name not in samples]
+    if silent:
+        raise ValueError(
+            f"Scheme(s) {silent} have no exact distribution: give their samples in 'samples'."
+        )
     unknown = set(samples) - {scheme.name for scheme in resolved}
     if unknown:
         raise ValueError(f"Argument 'samples' names schemes not drawn: {sorted(unknown)}.")
@@ -171,13 +179,17 @@ def plot_latency_cdfs(
         exact = None
         if scheme.kind != "streaming":
             exact = (grid, latency_cdf(grid, n, scheme, model))
-        drawn = len(ax.lines)
-        plot_cdf(ax, scheme.name, exact=exact, samples=samples.get(scheme.name), xlabel=xlabel)
-        label = scheme_label(scheme.name)
-        for line in ax.lines[drawn:]:
-            line.set_label(line.get_label().replace(scheme.name, label, 1))
+        plot_cdf(
+            ax,
+            scheme.name,
+            exact=exact,
+            samples=samples.get(scheme.name),
+            xlabel=xlabel,
+            legend=False,
+        )
     ax.set_xlim(left=0.0, right=float(grid[-1]))
-    ax.legend()
+    if legend:
+        place_legend(ax, "inside" if legend is True else legend)
     return ax
 
 

@@ -409,6 +409,7 @@ def plot_cdf(
     exact: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     samples: Mapping[str, npt.ArrayLike] | None = None,
     xlabel: str | None = "latency",
+    legend: bool = True,
 ) -> Axes:
     """Draw the distribution function of one scheme's latency: an exact curve and empirical
     CDFs of samples (e.g. Monte Carlo and measured), all in the scheme's colour.
@@ -419,10 +420,12 @@ def plot_cdf(
 
     Args:
         ax: the axes to draw into.
-        name: the scheme (or any label) the curves belong to.
+        name: the scheme (or any label) the curves belong to; legends name a scheme as the text
+            does (:func:`scheme_label`).
         exact: ``(t, F(t))`` of the exact CDF.
         samples: source label → latency samples.
         xlabel: the abscissa label.
+        legend: draw the legend of the axes.
 
     Returns:
         ``ax``.
@@ -432,13 +435,14 @@ def plot_cdf(
     if exact is None and not samples:
         raise ValueError("Give 'exact' or 'samples' (or both): there is nothing to draw.")
     color = _series_style(name, 0)["color"]
+    label = scheme_label(name)
     if exact is not None:
         t, cdf = (np.asarray(values, dtype=float) for values in exact)
         if t.shape != cdf.shape:
             raise ValueError(
                 f"The exact CDF needs t and F(t) of one shape, not {t.shape}, {cdf.shape}."
             )
-        ax.plot(t, cdf, color=color, linestyle="-", linewidth=2.0, label=f"{name}, exact")
+        ax.plot(t, cdf, color=color, linestyle="-", linewidth=2.0, label=f"{label}, exact")
     for index, (source, values) in enumerate((samples or {}).items()):
         draws = np.sort(np.asarray(values, dtype=float).ravel())
         if draws.size == 0:
@@ -453,13 +457,14 @@ def plot_cdf(
             color=color,
             linestyle=linestyle,
             linewidth=1.4,
-            label=f"{name}, {source}",
+            label=f"{label}, {source}",
         )
     ax.set_ylim(0, 1.02)
     if xlabel is not None:
         ax.set_xlabel(xlabel)
     ax.set_ylabel("P(latency ≤ t)")
-    ax.legend()
+    if legend:
+        ax.legend()
     return ax
 
 
