@@ -562,17 +562,14 @@ class WorkerPool:
             for event in self._backend.wait(remaining):
                 self._handle(round_, event)
             if round_.error is not None:
-                round_.outcome = Fail("a worker's gradient function raised")
-                self._stop(round_, range(self.n))
+                self._act(round_, scheduler.abort("a worker's gradient function raised"))
                 return
 
     def _expire(self, round_: _Round, deadline: float) -> None:
         units = deadline / self.time_unit
-        round_.finished_at = time.monotonic()
-        round_.outcome = Fail(f"the deadline of {units:.4g} model time units passed")
-        round_.log(None, "fail")
-        scheduler = round_.scheduler
-        self._stop(round_, [w for w in range(self.n) if not scheduler.stopped[w]])
+        reason = f"the deadline of {units:.4g} model time units passed"
+        # the scheduler fails too, so that reports still arriving cannot complete the iteration
+        self._act(round_, round_.scheduler.abort(reason))
 
     def _handle(self, round_: _Round, event: Received | Died) -> None:
         worker = event.worker

@@ -176,6 +176,13 @@ class Scheduler:
             return self._fail(f"worker {worker} was lost and no level can be reached any more")
         return []
 
+    def abort(self, reason: str) -> list[Action]:
+        """The master gives up on this iteration (its deadline passed, a worker's computation
+        raised): stop every busy worker and fail. Later events change nothing."""
+        if self.done:
+            return []
+        return self._fail(reason)
+
     # ------------------------------------------------------------------ helpers
     @property
     def done(self) -> bool:

@@ -7,6 +7,7 @@ expected level follows from the deterministic analysis of DESIGN.md section 4, n
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import signal
@@ -23,7 +24,7 @@ from gclib import ModelSample, RuntimeModel
 from gclib._gradients import least_squares_gradient, least_squares_problem
 from gclib._pool import WorkerError, WorkerPool
 from gclib._transport import ProcessBackend, Received
-from gclib._worker import REQUEST, SIGNAL, UPLOAD
+from gclib._worker import GO, REQUEST, SIGNAL, UPLOAD
 
 N = 6
 S_MAX = 2
@@ -246,10 +247,17 @@ def test_responder_lost_before_replying_makes_the_master_replan(problem):
     with WorkerPool(
         problem, least_squares_gradient, s_max=S_MAX, time_unit=0.02, backend=_KillOnRequestBackend
     ) as pool:
-        # unit tasks: level 0 is requested from everybody at t = 1; the victim dies instead of
-        # replying, no other level is reachable yet, so the others resume and level 1 follows
+        # level 0 is requested from everybody at t = 1; the victim dies instead of replying.
+        # Second tasks last 10 units, so no other level is reachable yet however late the
+        # master reacts on a busy machine: the others resume, and level 1 follows
+        times = np.ones((N, S_MAX + 1))
+        times[:, 1] = 10.0
         result = pool.run_iteration(
-            params, "nested", sample=unit_tasks(), true_gradient=truth, deadline=30.0
+            params,
+            "nested",
+            sample=ModelSample.from_task_times(times),
+            true_gradient=truth,
+            deadline=60.0,
         )
     assert not result.failed and result.lost == (victim,)
     assert result.level == 1 and set(result.responders) == set(range(N)) - {victim}
@@ -303,6 +311,60 @@ class _StaleInjectingBackend(ProcessBackend):
         while self.forged:
             events.insert(0, Received(0, self.forged.pop()))
         return events
+
+
+class _LateReaderBackend(ProcessBackend):
+    """Delivers worker ``late``'s reports only ``hold`` seconds after each broadcast, as a master
+    too busy to read that pipe would see them."""
+
+    late, hold = 1, 0.3
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.held: list[Received] = []
+        self.release_at = 0.0
+
+    def send(self, worker, payload):
+        if worker == 0 and pickle.loads(payload)[0] == GO:
+            self.release_at = time.monotonic() + self.hold
+        return super().send(worker, payload)
+
+    def wait(self, timeout):
+        if self.held:
+            remaining = max(0.0, self.release_at - time.monotonic())
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        events = []
+        for event in super().wait(timeout):
+            holding = time.monotonic() < self.release_at
+            if isinstance(event, Received) and event.worker == self.late and holding:
+                self.held.append(event)
+            else:
+                events.append(event)
+        if self.held and time.monotonic() >= self.release_at:
+            events, self.held = events + self.held, []
+        return events
+
+
+def test_reports_arriving_after_the_deadline_do_not_complete_the_iteration(problem):
+    params = np.full(FEATURES, 0.3)
+    truth = true_gradient(problem, params)
+    with WorkerPool(
+        problem, least_squares_gradient, s_max=S_MAX, time_unit=0.01, backend=_LateReaderBackend
+    ) as pool:
+        # every upload is done at t = 1 (10 ms), but worker 1's reaches the master only after
+        # 300 ms, beyond the deadline of 5 units (50 ms): uncoded fails, even though the late
+        # upload would have completed it
+        late = pool.run_iteration(
+            params, "uncoded", sample=unit_tasks(tasks=1), true_gradient=truth, deadline=5.0
+        )
+        assert late.failed and "deadline" in late.reason
+        assert late.gradient is None and late.level is None and late.latency == math.inf
+        # the pool stays usable, and the same iteration with a generous deadline completes
+        done = pool.run_iteration(
+            params, "uncoded", sample=unit_tasks(tasks=1), true_gradient=truth, deadline=100.0
+        )
+    assert not done.failed and done.decode_error < 1e-9
+    assert done.latency >= 100 * _LateReaderBackend.hold  # 300 ms in units of 10 ms
 
 
 def test_messages_of_an_earlier_iteration_are_never_used(problem):

@@ -193,6 +193,24 @@ def test_fail_when_no_level_can_be_reached():
     assert isinstance(collecting.lost(1)[-1], Fail)
 
 
+@pytest.mark.parametrize("kind", ["nested", "gc", "streaming"])
+def test_abort_fails_once_and_later_reports_change_nothing(kind):
+    scheme = Scheme(kind, () if kind == "streaming" else (1,), 1)
+    scheduler = Scheduler(4, scheme)
+    scheduler.progress(0, 1)
+    scheduler.progress(1, 2)  # worker 1 is done computing and stopped by nobody yet
+    actions = scheduler.abort("the deadline passed")
+    assert actions == [Stop((0, 1, 2, 3)), Fail("the deadline passed")]
+    assert scheduler.status is Status.FAILED and scheduler.result == Fail("the deadline passed")
+    for worker in range(4):  # reports that would have completed the iteration
+        assert scheduler.progress(worker, 2) == []
+    assert scheduler.abort("again") == [] and scheduler.result == Fail("the deadline passed")
+    done = Scheduler(4, Scheme("gc", (0,), 1))
+    for worker in range(4):
+        done.progress(worker, 1)
+    assert done.status is Status.COMPLETE and done.abort("late") == []
+
+
 def test_streaming_fails_only_when_a_partition_is_out_of_reach():
     scheduler = Scheduler(5, Scheme("streaming", (), 1))
     assert scheduler.lost(0) == []  # partition 0 is also in worker 4's window
