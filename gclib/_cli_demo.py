@@ -291,38 +291,15 @@ def _print_table(
 
 
 def _plot(path: str, summaries: dict[str, dict[str, Any]], runs: dict[str, SchemeRun]) -> None:
-    """Measured mean latency (95% confidence bars) against the predicted mean, per scheme."""
-    from gclib._plotting import new_figure, save_figure, scheme_style
+    """Measured mean latency (95% confidence interval) beside the predicted mean, per scheme."""
+    from gclib._plot_latency import plot_scheme_means
+    from gclib._plotting import new_figure, save_figure
 
     fig, ax = new_figure()
-    limits = []
-    for name, summary in summaries.items():
-        measured, predicted = summary["mean_latency"], summary["predicted_mean_latency"]
-        if measured is None or predicted is None:
-            continue
-        latencies = runs[name].latencies
-        half_width = 0.0
-        if len(latencies) > 1:
-            half_width = 1.96 * float(np.std(latencies, ddof=1)) / math.sqrt(len(latencies))
-        style = scheme_style(name)
-        ax.errorbar(
-            [predicted],
-            [measured],
-            yerr=[half_width],
-            color=style["color"],
-            marker=style["marker"] or "o",
-            linestyle="none",
-            capsize=3,
-            label=name,
-        )
-        limits.extend([predicted, measured + half_width, measured - half_width])
-    if limits:
-        low, high = 0.9 * min(limits), 1.1 * max(limits)
-        ax.plot([low, high], [low, high], color="0.5", linestyle=":", label="measured = predicted")
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
-    ax.set_xlabel("predicted mean latency (model time units)")
-    ax.set_ylabel("measured mean latency")
+    plot_scheme_means(
+        ax,
+        {name: run_.latencies for name, run_ in runs.items()},
+        reference={name: summary["predicted_mean_latency"] for name, summary in summaries.items()},
+    )
     ax.set_title("Worker pool: measured against predicted")
-    ax.legend(fontsize="small")
     save_figure(fig, path, close=True)

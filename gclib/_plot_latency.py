@@ -41,6 +41,8 @@ __all__ = [
     "plot_latency_cdfs",
     "plot_latency_against_uploads",
     "plot_level_sets",
+    "mean_and_interval",
+    "plot_scheme_means",
 ]
 
 # The exact quantities :func:`theory_curves` can sweep, each the theory function computing it.
@@ -342,4 +344,96 @@ def plot_level_sets(
     ax.set_ylim(0.0, 1.12 * top)
     if legend:
         ax.legend()
+    return ax
+
+
+def mean_and_interval(values: npt.ArrayLike) -> tuple[float, float]:
+    """The mean of the finite ``values`` and the half-width of its normal 95% confidence
+    interval, ``1.96 · sd / √k`` (``0`` for a single value, ``nan`` mean for none)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return math.nan, 0.0
+    if finite.size == 1:
+        return float(finite[0]), 0.0
+    return float(finite.mean()), 1.96 * float(finite.std(ddof=1)) / math.sqrt(finite.size)
+
+
+def plot_scheme_means(
+    ax: Axes,
+    samples: Mapping[str, npt.ArrayLike],
+    *,
+    reference: Mapping[str, float | None] | None = None,
+    ylabel: str = "mean latency (model time units)",
+    sample_label: str = "measured (pool), 95% CI",
+    reference_label: str = "predicted",
+    legend: bool = True,
+) -> Axes:
+    """One column per scheme: the mean of its samples with a 95% confidence interval (filled
+    marker) and, beside it, a reference value such as the predicted mean (open marker).
+
+    Args:
+        ax: the axes to draw into.
+        samples: scheme name → samples (e.g. measured latencies); infinite samples (iterations
+            that never finished) are left out of the mean.
+        reference: scheme name → value drawn beside the mean (``None`` or missing: none).
+        ylabel: the ordinate label.
+        sample_label, reference_label: legend entries of the two kinds of marker.
+        legend: draw the legend.
+
+    Returns:
+        ``ax``.
+    """
+    if not samples:
+        raise ValueError("Argument 'samples' must hold at least one scheme.")
+    reference = dict(reference or {})
+    names = list(samples)
+    shift = 0.12 if reference else 0.0
+    for position, name in enumerate(names):
+        style = scheme_style(name)
+        marker = style["marker"] or "o"
+        mean, half_width = mean_and_interval(samples[name])
+        if math.isfinite(mean):
+            ax.errorbar(
+                position + shift,
+                mean,
+                yerr=half_width,
+                marker=marker,
+                color=style["color"],
+                linestyle="none",
+                capsize=3,
+                markersize=7,
+            )
+        value = reference.get(name)
+        if value is not None and math.isfinite(value):
+            ax.plot(
+                position - shift,
+                value,
+                marker=marker,
+                color=style["color"],
+                markerfacecolor="white",
+                markeredgewidth=1.5,
+                linestyle="none",
+                markersize=7,
+            )
+    ax.set_xticks(range(len(names)), [scheme_label(name) for name in names])
+    ax.tick_params(axis="x", labelrotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.grid(axis="x", visible=False)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    if legend:
+        ax.plot([], [], marker="o", color="0.3", linestyle="none", label=sample_label)
+        if reference:
+            ax.plot(
+                [],
+                [],
+                marker="o",
+                color="0.3",
+                markerfacecolor="white",
+                linestyle="none",
+                label=reference_label,
+            )
+        ax.legend(loc="upper right", fontsize="small")
     return ax

@@ -15,8 +15,10 @@ import gclib
 from gclib._plot_latency import (
     format_levels,
     latency_grid,
+    mean_and_interval,
     plot_latency_cdfs,
     plot_level_sets,
+    plot_scheme_means,
     theory_curves,
 )
 from gclib._plotting import new_figure, plot_series, scheme_label
@@ -129,3 +131,30 @@ def test_plot_level_sets_annotates_each_set_unless_told_not_to(ax):
     assert not ax.texts
     with pytest.raises(ValueError, match="Argument 'best'"):
         plot_level_sets(ax, [])
+
+
+def test_mean_and_interval_is_the_normal_95_percent_interval_of_the_finite_values():
+    values = [1.0, 2.0, 4.0, math.inf]
+    mean, half = mean_and_interval(values)
+    assert mean == pytest.approx(7 / 3)
+    assert half == pytest.approx(1.96 * np.std([1.0, 2.0, 4.0], ddof=1) / math.sqrt(3))
+    assert mean_and_interval([5.0]) == (5.0, 0.0)
+    assert math.isnan(mean_and_interval([math.inf])[0])
+
+
+def test_plot_scheme_means_draws_a_column_per_scheme(ax):
+    samples = {"nested": [8.0, 9.0, 10.0], "gc:2": [15.0, 21.0], "uncoded": [math.inf]}
+    plot_scheme_means(ax, samples, reference={"nested": 8.8, "gc:2": 18.3, "uncoded": None})
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["nested", "GC(2)", "uncoded"]
+    means = [container.lines[0].get_ydata()[0] for container in ax.containers]
+    assert means == pytest.approx([9.0, 18.0])  # uncoded never finished: no mean drawn
+    predicted = [
+        line.get_ydata()[0]
+        for line in ax.get_lines()
+        if line.get_markerfacecolor() == "white" and len(line.get_ydata())
+    ]
+    assert predicted == pytest.approx([8.8, 18.3])
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["measured (pool), 95% CI", "predicted"]
+    with pytest.raises(ValueError, match="Argument 'samples'"):
+        plot_scheme_means(ax, {})
