@@ -10,35 +10,11 @@ import pytest
 import gclib._plotting
 from gclib.cli import main
 
+SMALL_POOL = "-n 4 --smax 1 --iterations 1 --schemes nested --time-unit 0.001".split()
 QUICK = {
     "latency": ["latency"],
-    "demo": [
-        "demo",
-        "-n",
-        "4",
-        "--smax",
-        "1",
-        "--iterations",
-        "1",
-        "--schemes",
-        "nested",
-        "--time-unit",
-        "0.001",
-    ],
-    "train": [
-        "train",
-        "--workers",
-        "4",
-        "--smax",
-        "1",
-        "--iterations",
-        "1",
-        "--schemes",
-        "nested",
-        "--time-unit",
-        "0.001",
-        "--no-progress",
-    ],
+    "demo": ["demo", *SMALL_POOL],
+    "train": ["train", *SMALL_POOL, "--no-progress"],
 }
 
 
