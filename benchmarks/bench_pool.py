@@ -15,6 +15,9 @@
    between the measured latency and the latency the simulator computes for the very same task
    times, whose ratio ``(predicted + overhead) / predicted`` is free of the sampling noise of the
    task times altogether (a control variate). Last, nested against the best GC(s), measured.
+3. Stop reaction. The nested scheme on ``n = 8`` workers, two of them unresponsive: the time
+   from the master sending *stop* to the worker abandoning its task (both on the system's
+   monotonic clock, from the iteration's event log). Goal: a few milliseconds.
 
 Run with ``python -m benchmarks pool``.
 """
@@ -196,9 +199,33 @@ def reference() -> None:
     )
 
 
+STOP_ITERATIONS = 60
+
+
+def stop_reaction() -> None:
+    n, unit = OVERHEAD_WORKERS, 0.01
+    silent = np.ones((n, 3))
+    silent[[2, 5]] = np.inf  # two unresponsive workers, stopped when level 2 is decoded
+    sample = ModelSample.from_task_times(silent)
+    delays = []
+    with WorkerPool([None] * n, _no_gradient, s_max=2, time_unit=unit) as pool:
+        for _ in range(STOP_ITERATIONS):
+            result = pool.run_iteration(np.zeros(1), "nested", sample=sample, trace=True)
+            for worker in (2, 5):
+                mine = {e.kind: e.time for e in result.events if e.worker == worker}
+                delays.append((mine["task_abandon"] - mine["stop"]) * unit * 1e3)
+    delays = np.asarray(delays)
+    print(
+        f"\nstop reaction, n = {n}, {STOP_ITERATIONS} iterations with 2 unresponsive workers: "
+        f"median {np.median(delays):.3f} ms, 95% {np.quantile(delays, 0.95):.3f} ms, "
+        f"max {delays.max():.3f} ms (goal: a few ms)"
+    )
+
+
 def main() -> None:
     overhead()
     reference()
+    stop_reaction()
 
 
 if __name__ == "__main__":
