@@ -122,7 +122,9 @@ class IterationResult:
         uploads: gradient-sized messages the master received.
         signals: progress signals the master received.
         gradient: the decoded gradient (``None`` if failed).
-        decode_error: ``‖ĝ − g‖ / ‖g‖`` against the true gradient, when one was given.
+        decode_error: ``‖ĝ − g‖ / scale`` against the true gradient ``g``, when one was given;
+            ``scale`` is the ``error_scale`` of :meth:`WorkerPool.run_iteration`, by default
+            ``‖g‖``.
         lost: workers whose process died during the iteration.
         respawned: workers restarted with their data for the next iteration.
         events: the event log, in time order.
@@ -436,6 +438,7 @@ class WorkerPool:
         *,
         sample: ModelSample | None = None,
         true_gradient: np.ndarray | None = None,
+        error_scale: float | None = None,
         deadline: float | None = None,
         trace: bool = False,
     ) -> IterationResult:
@@ -447,6 +450,10 @@ class WorkerPool:
             sample: explicit task durations (shape ``(n, tasks)``, at least the scheme's tasks
                 per worker) instead of a fresh draw from the model.
             true_gradient: the full gradient, to report the decoding error.
+            error_scale: what the decoding error is relative to (default ``‖true_gradient‖``).
+                Near an optimum the full gradient nearly vanishes while its partial gradients
+                do not; ``Σ_j ‖g_j‖`` then measures the accuracy of decoding, which ``‖g‖``
+                cannot.
             deadline: this iteration's deadline in model time units.
             trace: also collect the workers' task start/end times for the event log.
         """
@@ -456,6 +463,12 @@ class WorkerPool:
         plan = self._plan(scheme)
         sample = self._sample(plan.tasks, sample)
         _check_deadline(deadline)
+        if error_scale is not None and not (
+            isinstance(error_scale, int | float | np.floating) and 0.0 < error_scale < math.inf
+        ):
+            raise ValueError(
+                f"Argument 'error_scale' must be a positive finite number, not {error_scale!r}."
+            )
         deadline = self._deadline(plan.tasks, sample, deadline)
         self._await_started()
         for worker in range(self.n):
@@ -493,7 +506,7 @@ class WorkerPool:
                 self._respawn(worker)
         if round_.error is not None:
             raise WorkerError(round_.error)
-        return self._result(round_, gradient, decode_time, true_gradient)
+        return self._result(round_, gradient, decode_time, true_gradient, error_scale)
 
     def _sample(self, tasks: int, sample: ModelSample | None) -> ModelSample:
         if sample is None:
@@ -724,6 +737,7 @@ class WorkerPool:
         gradient: np.ndarray | None,
         decode_time: float,
         true_gradient: np.ndarray | None,
+        error_scale: float | None,
     ) -> IterationResult:
         outcome = round_.outcome
         finished_at = round_.finished_at or time.monotonic()
@@ -736,7 +750,7 @@ class WorkerPool:
                 raise ValueError(
                     f"Argument 'true_gradient' must have shape {gradient.shape}, not {truth.shape}."
                 )
-            scale = float(np.linalg.norm(truth))
+            scale = float(np.linalg.norm(truth)) if error_scale is None else float(error_scale)
             error = float(np.linalg.norm(gradient - truth)) / (scale if scale > 0.0 else 1.0)
         return IterationResult(
             iteration=round_.number,

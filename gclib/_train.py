@@ -261,8 +261,10 @@ class TrainingRun:
         model_time: the same in model time units (``wall_clock / time_unit``).
         elapsed: cumulated seconds of the whole iterations, including the closing handshakes
             with the workers (but not the evaluation of loss and accuracy).
-        gradient_error: ``‖ĝ − g‖ / ‖g‖`` of the decoded gradient (``nan`` for a failed
-            iteration); entry 0 is 0.
+        gradient_error: ``‖ĝ − g‖ / Σ_j ‖g_j‖`` of the decoded sum ``ĝ`` of the partial
+            gradients against the true one ``g`` (relative to the partial gradients the master
+            combines, so that it measures decoding also where ``g`` nearly vanishes; ``nan``
+            for a failed iteration); entry 0 is 0.
         level: the level decoded with (``-1`` for streaming and failed iterations).
         failed_iterations: the indices ``k ≥ 1`` of the iterations that failed.
         params: the trajectory ``W_k``, shape ``(iterations + 1, d, C)``.
@@ -482,8 +484,17 @@ def train(
                         workers, tasks, np.random.default_rng(sample_seeds[k - 1])
                     )
                     truth = objective.partial_sum(params)
+                    scale = sum(
+                        float(np.linalg.norm(softmax_gradient(params, part))) for part in partitions
+                    )
                     begin = time.perf_counter()
-                    result = pool.run_iteration(params, scheme, sample=sample, true_gradient=truth)
+                    result = pool.run_iteration(
+                        params,
+                        scheme,
+                        sample=sample,
+                        true_gradient=truth,
+                        error_scale=scale or None,
+                    )
                     spent = time.perf_counter() - begin
                     seconds = result.wall_time + result.decode_time
                     run.wall_clock.append(run.wall_clock[-1] + seconds)

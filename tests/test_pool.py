@@ -119,6 +119,15 @@ def test_ignore_stragglers_reports_its_error_honestly(problem):
             error = np.linalg.norm(expected - truth) / np.linalg.norm(truth)
             assert result.decode_error == pytest.approx(error, rel=1e-9)
             assert result.decode_error > 1e-6  # dropping partitions is not exact
+        # relative to the partial gradients instead of their (possibly tiny) sum
+        scale = sum(np.linalg.norm(partial_gradient(part, params)) for part in problem)
+        again = pool.run_iteration(params, "ignore:2", true_gradient=truth, error_scale=scale)
+        kept = sum(partial_gradient(problem[i], params) for i in again.responders)
+        error = np.linalg.norm(kept * N / (N - 2) - truth) / scale
+        assert again.decode_error == pytest.approx(error, rel=1e-9)
+        for bad in (0.0, -1.0, math.inf, "1"):
+            with pytest.raises(ValueError, match="Argument 'error_scale'"):
+                pool.run_iteration(params, "uncoded", true_gradient=truth, error_scale=bad)
 
 
 # ---------------------------------------------------------------------- deterministic levels
