@@ -15,7 +15,7 @@ import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -82,6 +82,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_output_arguments(parser)
     parser.set_defaults(handler=run, subparser=parser)
     return parser
+
+
+class _Problem(NamedTuple):
+    """The demo's least-squares problem: partitions, stacked rows and targets, step size."""
+
+    partitions: list[tuple[np.ndarray, np.ndarray]]
+    features: np.ndarray
+    targets: np.ndarray
+    step: float
 
 
 @dataclass
@@ -168,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     features = np.vstack([x for x, _ in partitions])
     targets = np.concatenate([y for _, y in partitions])
     step = 1.0 / np.linalg.eigvalsh(features.T @ features)[-1]  # 1/L for ½‖Xw − y‖²
+    problem = _Problem(partitions, features, targets, step)
 
     runs = {scheme.name: SchemeRun(scheme) for scheme in schemes}
     with WorkerPool(
@@ -191,51 +201,72 @@ def run(args: argparse.Namespace) -> int:
             disable=None,  # only on a terminal
             leave=False,
         )
+        interrupted = False
         try:
             for scheme in schemes:
                 record = runs[scheme.name]
                 params = np.zeros(_FEATURES)
                 record.initial_loss = least_squares_loss(params, (features, targets))
-                for _ in range(args.iterations):
-                    truth = features.T @ (features @ params - targets)
-                    scale = sum(
-                        float(np.linalg.norm(least_squares_gradient(params, partition)))
-                        for partition in partitions
-                    )
-                    result = pool.run_iteration(
-                        params, scheme, true_gradient=truth, error_scale=scale or None
-                    )
-                    record.iterations += 1
-                    record.respawns += len(result.respawned)
-                    bar.set_postfix_str(scheme.name, refresh=False)
-                    bar.update()
-                    if result.failed:
-                        record.failed += 1
-                        continue
-                    record.latencies.append(result.latency)
-                    record.levels[result.level] += 1
-                    record.tasks_per_worker.append(float(np.mean(result.tasks_done)))
-                    record.uploads.append(result.uploads)
-                    record.signals.append(result.signals)
-                    record.decode_errors.append(result.decode_error)
-                    params = params - step * result.gradient
+                try:
+                    for _ in range(args.iterations):
+                        params = _iterate(pool, record, scheme, params, problem)
+                        bar.set_postfix_str(scheme.name, refresh=False)
+                        bar.update()
+                except KeyboardInterrupt:
+                    interrupted = True  # keep what was measured: summarise it below
                 record.final_loss = least_squares_loss(params, (features, targets))
+                if interrupted:
+                    break
         finally:
             bar.close()
 
     predictions = {
-        name: predict(n, run_.scheme, model, int(simulation_seed)) for name, run_ in runs.items()
+        name: predict(n, run_.scheme, model, int(simulation_seed))
+        for name, run_ in runs.items()
+        if run_.iterations
     }
+    if interrupted:
+        runs = {name: run_ for name, run_ in runs.items() if run_.iterations}
+        done = sum(run_.iterations for run_ in runs.values())
+        print(f"interrupted: summarising the {done} iterations that finished", file=sys.stderr)
+        predictions = {name: predictions[name] for name in runs}
     summaries = {name: run_.summary(predictions[name]) for name, run_ in runs.items()}
     if args.json:
-        emit_json({"schemes": summaries})
+        emit_json({"schemes": summaries, **({"interrupted": True} if interrupted else {})})
     else:
         _print_table(args, model, levels, runs, summaries, predictions)
-    if args.plot is not None and not write_plot(
-        args.plot, lambda: _plot(args.plot, summaries, runs)
+    if (
+        args.plot is not None
+        and runs
+        and not write_plot(args.plot, lambda: _plot(args.plot, summaries, runs))
     ):
         return 1
-    return 0
+    return 130 if interrupted else 0
+
+
+def _iterate(
+    pool: Any, record: SchemeRun, scheme: Scheme, params: np.ndarray, problem: _Problem
+) -> np.ndarray:
+    """One gradient step of ``scheme`` on the pool, recorded; returns the next parameters."""
+    from gclib._gradients import least_squares_gradient
+
+    partitions, features, targets, step = problem
+    truth = features.T @ (features @ params - targets)
+    # the decoding error relative to the partial gradients: meaningful also near the optimum
+    scale = sum(float(np.linalg.norm(least_squares_gradient(params, p))) for p in partitions)
+    result = pool.run_iteration(params, scheme, true_gradient=truth, error_scale=scale or None)
+    record.iterations += 1
+    record.respawns += len(result.respawned)
+    if result.failed:
+        record.failed += 1
+        return params
+    record.latencies.append(result.latency)
+    record.levels[result.level] += 1
+    record.tasks_per_worker.append(float(np.mean(result.tasks_done)))
+    record.uploads.append(result.uploads)
+    record.signals.append(result.signals)
+    record.decode_errors.append(result.decode_error)
+    return params - step * result.gradient
 
 
 def _print_table(

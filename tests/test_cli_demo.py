@@ -156,3 +156,43 @@ def test_command_line_usage_error_has_no_traceback():
     assert completed.returncode == 2
     assert "--time-unit" in completed.stderr and "Traceback" not in completed.stderr
     assert completed.stdout == ""
+
+
+def _children(pid: int) -> list[int]:
+    listing = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in listing.split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_summarises_what_finished_and_leaves_no_process():
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "gclib", "demo", "--json", "--iterations", "100000"]
+    command += ["--workers", "5", "--smax", "2", "--schemes", "nested,uncoded"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_children(process.pid)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # some iterations finish
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted: summarising" in err and "Traceback" not in err
+    payload = json.loads(out)
+    assert payload["interrupted"] is True
+    nested = payload["schemes"]["nested"]
+    assert 0 < nested["iterations"] < 100000
+    assert nested["mean_latency"] > 0 and nested["max_decode_error"] < 1e-9
+    assert "uncoded" not in payload["schemes"]  # never started
+    time.sleep(0.5)
+    assert len(workers) == 5 and not [pid for pid in workers if _running(pid)]
