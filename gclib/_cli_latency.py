@@ -138,6 +138,10 @@ def _print_table(rows: dict[str, dict[str, Any]], header: str, with_mc: bool) ->
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]
         print("  ".join(padded))
+    if "streaming" in rows and not with_mc:
+        print(
+            "streaming (the coverage bound) has no exact theory: --mc K estimates it by Monte Carlo"
+        )
 
 
 def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict, sims) -> None:

@@ -149,3 +149,10 @@ def test_infinite_values_are_json_strings_not_nan(capsys):
     assert row["p95_latency"] == "inf"
     assert not any(isinstance(v, float) and math.isnan(v) for v in row.values())
     assert np.isclose(row["failure_probability"], 1 - 0.8**10)
+
+
+def test_without_monte_carlo_the_table_says_how_to_get_the_coverage_bound(capsys):
+    assert main(["latency"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].split()[0] == "streaming" and set(lines[-2].split()[1:]) == {"-"}
+    assert "--mc K" in lines[-1]
