@@ -464,45 +464,23 @@ def plot_iteration_timeline(
                 zorder=3,
             )
     marks: dict[str, Any] = {}
-    if timeline.received:
-        workers, times = zip(*timeline.received, strict=True)
-        marks["received the broadcast"] = ax.plot(
-            times, workers, linestyle="none", marker="|", color="0.35", markersize=9, zorder=4
-        )[0]
-    if timeline.signals:
-        workers, times, _ = zip(*timeline.signals, strict=True)
-        marks["progress signal received"] = ax.plot(
-            times,
-            np.asarray(workers) - bar_height / 2 - 0.08,
-            linestyle="none",
-            marker="^",
-            color=PALETTE["black"],
-            markersize=4.5,
-            zorder=4,
-        )[0]
-    if timeline.uploads:
-        workers, times = zip(*timeline.uploads, strict=True)
-        marks["upload received"] = ax.plot(
-            times,
-            workers,
-            linestyle="none",
-            marker="D",
-            markerfacecolor=PALETTE["orange"],
-            markeredgecolor=PALETTE["black"],
-            markersize=6,
-            zorder=5,
-        )[0]
-    if timeline.stops:
-        workers, times = zip(*timeline.stops, strict=True)
-        marks["stop sent"] = ax.plot(
-            times,
-            workers,
-            linestyle="none",
-            marker="X",
-            color=PALETTE["vermillion"],
-            markersize=6.5,
-            zorder=5,
-        )[0]
+    signal_offset = -bar_height / 2 - 0.08  # signals sit just above their worker's bar
+    point_events = [  # label, (worker, time, ...) entries, vertical offset, marker style
+        ("received the broadcast", timeline.received, 0.0,
+         {"marker": "|", "color": "0.35", "markersize": 9, "zorder": 4}),
+        ("progress signal received", timeline.signals, signal_offset,
+         {"marker": "^", "color": PALETTE["black"], "markersize": 4.5, "zorder": 4}),
+        ("upload received", timeline.uploads, 0.0,
+         {"marker": "D", "markerfacecolor": PALETTE["orange"], "markeredgecolor": PALETTE["black"],
+          "markersize": 6, "zorder": 5}),
+        ("stop sent", timeline.stops, 0.0,
+         {"marker": "X", "color": PALETTE["vermillion"], "markersize": 6.5, "zorder": 5}),
+    ]  # fmt: skip
+    for label, entries, offset, style in point_events:
+        if entries:
+            workers, times = list(zip(*entries, strict=True))[:2]
+            (line,) = ax.plot(times, np.asarray(workers) + offset, linestyle="none", **style)
+            marks[label] = line
     if timeline.decision is not None:
         level = "" if timeline.level is None else f" (level $s = {timeline.level}$)"
         marks[f"decision{level}"] = ax.axvline(
