@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 from gclib._cli_common import (
@@ -159,7 +160,16 @@ def run(args: argparse.Namespace) -> int:
         deadline=args.deadline,
         seed=args.seed,
         progress=False if args.no_progress else None,
+        stop_on_interrupt=True,
     )
+    interrupted = len(runs) < len(schemes) or any(
+        run.iterations < args.iterations for run in runs.values()
+    )
+    if interrupted:
+        done = sum(run.iterations for run in runs.values())
+        print(f"interrupted: reporting the {done} iterations that finished", file=sys.stderr)
+    if not runs:
+        return 130
     if args.json:
         emit_json(
             {
@@ -178,13 +188,14 @@ def run(args: argparse.Namespace) -> int:
                 "wall_clock_unit": "seconds",
                 "latency_unit": "model time units",
                 "schemes": {name: run.summary() for name, run in runs.items()},
+                **({"interrupted": True} if interrupted else {}),
             }
         )
     else:
         _print_tables(args, data.name, model.describe(), runs)
     if args.plot is not None and not write_plot(args.plot, lambda: _save_plot(args.plot, runs)):
         return 1
-    return 0
+    return 130 if interrupted else 0
 
 
 def _save_plot(path: str, runs: dict[str, TrainingRun]) -> None:
@@ -201,7 +212,8 @@ def _format_time(value: float, digits: int = 3) -> str:
 def _print_tables(
     args: argparse.Namespace, dataset: str, model: str, runs: dict[str, TrainingRun]
 ) -> None:
-    every = args.every or max(1, args.iterations // 10)
+    longest = max(run.iterations for run in runs.values())
+    every = args.every or max(1, longest // 10)
     print(
         f"{dataset}: softmax regression, n = {args.workers} workers, s_max = {args.smax}, "
         f"{model}, time unit {args.time_unit:g} s, step {args.learning_rate:g}, "

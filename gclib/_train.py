@@ -340,6 +340,18 @@ class TrainingRun:
             "time_to_90": self.time_to_accuracy(0.9),
         }
 
+    def _truncate(self, steps: int) -> None:
+        """Keep the first ``steps`` entries of every per-step list, and no fewer than any list
+        holds: an interrupt may land between the updates of one iteration."""
+        per_step = [
+            self.loss, self.train_accuracy, self.test_accuracy, self.latency, self.wall_clock,
+            self.model_time, self.elapsed, self.gradient_error, self.level,
+        ]  # fmt: skip
+        steps = min(steps, *(len(values) for values in per_step))
+        for values in per_step:
+            del values[steps:]
+        self.failed_iterations = [k for k in self.failed_iterations if k < steps]
+
     def _record(self, objective: SoftmaxObjective, params: np.ndarray) -> None:
         self.loss.append(objective.loss(params))
         self.train_accuracy.append(objective.accuracy(params, "train"))
@@ -380,6 +392,7 @@ def train(
     seed: int | None = 0,
     progress: bool | None = False,
     start_method: str | None = None,
+    stop_on_interrupt: bool = False,
 ) -> dict[str, TrainingRun]:
     """Train softmax regression on ``data`` by distributed gradient descent through the pool.
 
@@ -406,6 +419,9 @@ def train(
             ``k``-th iteration of every scheme sees the same draw.
         progress: show a progress bar on standard error (``None``: only on a terminal).
         start_method: the pool's process start method.
+        stop_on_interrupt: on Ctrl-C (``KeyboardInterrupt``) end the training there and return
+            what finished instead of raising: the interrupted scheme's run holds the iterations
+            that completed, and the schemes that had not started are left out.
 
     Returns:
         Scheme name → :class:`TrainingRun`, in the order given.
@@ -478,45 +494,55 @@ def train(
                 run.elapsed.append(0.0)
                 run.gradient_error.append(0.0)
                 run.level.append(-1)
-                for k in range(1, iterations + 1):
-                    # the same task times for every scheme in iteration k
-                    sample = model.sample(
-                        workers, tasks, np.random.default_rng(sample_seeds[k - 1])
-                    )
-                    truth = objective.partial_sum(params)
-                    scale = sum(
-                        float(np.linalg.norm(softmax_gradient(params, part))) for part in partitions
-                    )
-                    begin = time.perf_counter()
-                    result = pool.run_iteration(
-                        params,
-                        scheme,
-                        sample=sample,
-                        true_gradient=truth,
-                        error_scale=scale or None,
-                    )
-                    spent = time.perf_counter() - begin
-                    seconds = result.wall_time + result.decode_time
-                    run.wall_clock.append(run.wall_clock[-1] + seconds)
-                    run.model_time.append(run.model_time[-1] + seconds / pool.time_unit)
-                    run.elapsed.append(run.elapsed[-1] + spent)
-                    run.lost += len(result.lost)
-                    if result.failed:
-                        run.failed_iterations.append(k)
-                        run.latency.append(math.inf)
-                        run.gradient_error.append(math.nan)
-                        run.level.append(-1)
-                    else:
-                        run.latency.append(result.latency)
-                        run.gradient_error.append(float(result.decode_error))
-                        run.level.append(-1 if result.level is None else int(result.level))
-                        step = objective.gradient_from_sum(params, result.gradient)
-                        params = params - learning_rate * step
-                    trajectory.append(params)
-                    run._record(objective, params)
-                    bar.update()
-                run.params = np.stack(trajectory)
+                interrupted = False
+                try:
+                    for k in range(1, iterations + 1):
+                        # the same task times for every scheme in iteration k
+                        sample = model.sample(
+                            workers, tasks, np.random.default_rng(sample_seeds[k - 1])
+                        )
+                        truth = objective.partial_sum(params)
+                        scale = sum(
+                            float(np.linalg.norm(softmax_gradient(params, part)))
+                            for part in partitions
+                        )
+                        begin = time.perf_counter()
+                        result = pool.run_iteration(
+                            params,
+                            scheme,
+                            sample=sample,
+                            true_gradient=truth,
+                            error_scale=scale or None,
+                        )
+                        spent = time.perf_counter() - begin
+                        seconds = result.wall_time + result.decode_time
+                        run.wall_clock.append(run.wall_clock[-1] + seconds)
+                        run.model_time.append(run.model_time[-1] + seconds / pool.time_unit)
+                        run.elapsed.append(run.elapsed[-1] + spent)
+                        run.lost += len(result.lost)
+                        if result.failed:
+                            run.failed_iterations.append(k)
+                            run.latency.append(math.inf)
+                            run.gradient_error.append(math.nan)
+                            run.level.append(-1)
+                        else:
+                            run.latency.append(result.latency)
+                            run.gradient_error.append(float(result.decode_error))
+                            run.level.append(-1 if result.level is None else int(result.level))
+                            step = objective.gradient_from_sum(params, result.gradient)
+                            params = params - learning_rate * step
+                        trajectory.append(params)
+                        run._record(objective, params)
+                        bar.update()
+                except KeyboardInterrupt:
+                    if not stop_on_interrupt:
+                        raise
+                    interrupted = True
+                    run._truncate(len(trajectory))
+                run.params = np.stack(trajectory[: run.iterations + 1])
                 runs[scheme.name] = run
+                if interrupted:
+                    break
     finally:
         bar.close()
     return runs

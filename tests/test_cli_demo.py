@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from _processes import children, running
 
 from gclib import RuntimeModel
 from gclib.cli import main
@@ -158,19 +159,6 @@ def test_command_line_usage_error_has_no_traceback():
     assert completed.stdout == ""
 
 
-def _children(pid: int) -> list[int]:
-    listing = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(child) for child in listing.split()]
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_summarises_what_finished_and_leaves_no_process():
     import signal
@@ -180,10 +168,10 @@ def test_ctrl_c_summarises_what_finished_and_leaves_no_process():
     command += ["--workers", "5", "--smax", "2", "--schemes", "nested,uncoded"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while len(_children(process.pid)) < 5 and time.monotonic() < deadline:
+    while len(children(process.pid)) < 5 and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # some iterations finish
-    workers = _children(process.pid)
+    workers = children(process.pid)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -195,4 +183,4 @@ def test_ctrl_c_summarises_what_finished_and_leaves_no_process():
     assert nested["mean_latency"] > 0 and nested["max_decode_error"] < 1e-9
     assert "uncoded" not in payload["schemes"]  # never started
     time.sleep(0.5)
-    assert len(workers) == 5 and not [pid for pid in workers if _running(pid)]
+    assert len(workers) == 5 and not [pid for pid in workers if running(pid)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
+from _processes import children, running
 from scipy import special
 
 from gclib._cli_train import default_schemes
@@ -153,3 +155,35 @@ def test_table_output(capsys):
     assert "nested" in text and "ignore:1" in text and "summary" in text
     rows = [line.split() for line in text.splitlines() if line.split()[:1] == ["3"]]
     assert len(rows) == 2  # the last iteration of each scheme
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_reports_the_iterations_that_finished(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    command = [sys.executable, "-m", "gclib", "train", "--json", *SMALL, "--iterations", "5000"]
+    command += ["--schemes", "nested,uncoded", "--plot", str(tmp_path / "partial.png")]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+    deadline = time.monotonic() + 90
+    while not children(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3.0)  # some iterations finish
+    workers = children(process.pid)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole group
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted: reporting" in err and "Traceback" not in err
+    payload = json.loads(out)
+    assert payload["interrupted"] is True and list(payload["schemes"]) == ["nested"]
+    nested = payload["schemes"]["nested"]
+    steps = len(nested["loss"])
+    assert 1 < steps < 5001 and len(nested["wall_clock"]) == len(nested["test_accuracy"]) == steps
+    assert (tmp_path / "partial.png").read_bytes()[:4] == b"\x89PNG"
+    time.sleep(0.5)
+    assert workers and not [pid for pid in workers if running(pid)]

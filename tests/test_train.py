@@ -257,3 +257,44 @@ def test_bad_training_arguments_raise_before_any_worker_starts(data, kwargs, mes
     options.update(kwargs)
     with pytest.raises(ValueError, match=message):
         train(data, **options)
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_an_interrupt_ends_training_with_what_finished(data, monkeypatch, stop):
+    import gclib._pool
+
+    calls = {"count": 0}
+    original = gclib._pool.WorkerPool.run_iteration
+
+    def interrupted_on_the_eleventh(self, *args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == STEPS + 3:  # the third iteration of the second scheme
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(gclib._pool.WorkerPool, "run_iteration", interrupted_on_the_eleventh)
+    arguments = {
+        "workers": WORKERS,
+        "s_max": S_MAX,
+        "model": RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=3.0),
+        "iterations": STEPS,
+        "learning_rate": STEP_SIZE,
+        "l2": L2,
+        "time_unit": 0.001,
+        "seed": 1,
+        "stop_on_interrupt": stop,
+    }
+    if not stop:
+        with pytest.raises(KeyboardInterrupt):
+            train(data, "uncoded,nested,gc:1", **arguments)
+        return
+    runs = train(data, "uncoded,nested,gc:1", **arguments)
+    assert list(runs) == ["uncoded", "nested"]  # gc:1 never started
+    assert runs["uncoded"].iterations == STEPS and runs["nested"].iterations == 2
+    reference = reference_descent(data, STEPS, STEP_SIZE, L2)
+    nested = runs["nested"]
+    for values in nested.summary().values():
+        if isinstance(values, list) and values and not isinstance(values[0], int | bool):
+            assert len(values) == 3
+    assert nested.params.shape == (3, *reference.shape[1:])
+    np.testing.assert_allclose(nested.params, reference[:3], rtol=1e-9, atol=1e-12)
