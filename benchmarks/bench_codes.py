@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import gclib
-from gclib._code_base import responder_patterns
+from gclib.codes.base import responder_patterns
 
 SIZES = (10, 20, 30, 40, 50, 60)
 THRESHOLD = 1e-9
@@ -83,7 +83,7 @@ def exhaustive(code: gclib.GradientCode, chunk: int = 4096) -> tuple[float, int,
 
 def orthonormal_check_matrix_changes_nothing(n: int = 40, s: int = 10) -> float:
     """``max |ΔB|`` between Gaussian ``H`` and ``H`` with orthonormalised rows (same null space)."""
-    from gclib._cyclic_repetition import tandon_gaussian
+    from gclib.codes.cyclic_repetition import tandon_gaussian
 
     rng = np.random.default_rng(SEED)
     matrix, check = tandon_gaussian(n, s, rng)

@@ -32,9 +32,9 @@ import numpy as np
 from scipy import stats
 
 from gclib import ModelSample, RuntimeModel, parse_scheme
-from gclib._pool import WorkerPool
-from gclib._simulate import simulate_sample
-from gclib._theory import expected_latency
+from gclib.analysis.simulate import simulate_sample
+from gclib.analysis.theory import expected_latency
+from gclib.runtime.pool import WorkerPool
 
 OVERHEAD_WORKERS = 8
 OVERHEAD_BLOCKS = 5
@@ -140,7 +140,7 @@ def reference() -> None:
     schemes = [parse_scheme(name, s_max, None, n) for name in REFERENCE_SCHEMES]
     rng = np.random.default_rng(REFERENCE["seed"])
     partitions = [(rng.standard_normal((20, 10)), rng.standard_normal(20)) for _ in range(n)]
-    from gclib._gradients import least_squares_gradient
+    from gclib.training.objectives import least_squares_gradient
 
     measured = {scheme.name: [] for scheme in schemes}
     simulated_latency = {scheme.name: [] for scheme in schemes}

@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 import gclib
-from gclib import _theory
-from gclib._schemes import Scheme
+from gclib.analysis import theory as _theory
+from gclib.schemes.parse import Scheme
 
 SEED = 2212_08580
 LARGE_N, LARGE_S_MAX = 100, 20

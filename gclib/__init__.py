@@ -4,19 +4,9 @@ The public surface is the names in ``__all__``; every module whose name starts w
 underscore is private and may change.
 """
 
-from gclib._code_base import GradientCode
-from gclib._cyclic_mds import CyclicMDSCode
-from gclib._cyclic_repetition import CyclicRepetitionCode
-from gclib._errors import NotDecodableError
-from gclib._fractional_repetition import FractionalRepetitionCode
-from gclib._levelsets import LevelSetChoice, best_level_set, best_level_sets
-from gclib._model import ModelSample, RuntimeModel
-from gclib._nested import NestedGradientCode
-from gclib._pool import IterationResult, PoolEvent, WorkerError, WorkerPool
-from gclib._scheduler import Scheduler
-from gclib._schemes import Scheme, parse_scheme, parse_schemes
-from gclib._simulate import SchemeSimulation, simulate, simulate_sample
-from gclib._theory import (
+from gclib.analysis.levelsets import LevelSetChoice, best_level_set, best_level_sets
+from gclib.analysis.simulate import SchemeSimulation, simulate, simulate_sample
+from gclib.analysis.theory import (
     LatencySummary,
     deterministic_latency,
     expected_latency,
@@ -29,7 +19,18 @@ from gclib._theory import (
     latency_summary,
     level_probabilities,
 )
-from gclib._train import (
+from gclib.codes.base import GradientCode
+from gclib.codes.cyclic_mds import CyclicMDSCode
+from gclib.codes.cyclic_repetition import CyclicRepetitionCode
+from gclib.codes.errors import NotDecodableError
+from gclib.codes.fractional_repetition import FractionalRepetitionCode
+from gclib.codes.nested import NestedGradientCode
+from gclib.codes.uncoded import UncodedCode
+from gclib.model import ModelSample, RuntimeModel
+from gclib.runtime.pool import IterationResult, PoolEvent, WorkerError, WorkerPool
+from gclib.runtime.scheduler import Scheduler
+from gclib.schemes.parse import Scheme, parse_scheme, parse_schemes
+from gclib.training.loop import (
     SoftmaxObjective,
     TrainingData,
     TrainingRun,
@@ -38,7 +39,6 @@ from gclib._train import (
     plot_training,
     train,
 )
-from gclib._uncoded import UncodedCode
 
 __version__ = "0.1.0"
 

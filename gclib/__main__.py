@@ -2,6 +2,6 @@
 
 import sys
 
-from gclib.cli import main
+from gclib.cli.main import main
 
 sys.exit(main())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gclib.cli import main
+from gclib.cli.main import main
 
 # DESIGN.md section 4: the reference scenario's expected latencies
 REFERENCE = {

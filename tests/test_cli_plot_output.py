@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-import gclib._plotting
-from gclib.cli import main
+import gclib.plotting.style
+from gclib.cli.main import main
 
 SMALL_POOL = "-n 4 --smax 1 --iterations 1 --schemes nested --time-unit 0.001".split()
 QUICK = {
@@ -52,7 +52,7 @@ def test_a_figure_that_cannot_be_written_keeps_the_results(command, tmp_path, ca
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gclib._plotting, "save_figure", disk_full)
+    monkeypatch.setattr(gclib.plotting.style, "save_figure", disk_full)
     status = main([*QUICK[command], "--json", "--plot", str(tmp_path / "figure.png")])
     captured = capsys.readouterr()
     assert status == 1

@@ -11,9 +11,9 @@ import pytest
 from _processes import children, running
 from scipy import special
 
-from gclib._cli_train import default_schemes
-from gclib._train import DEFAULT_ITERATIONS, DEFAULT_L2, DEFAULT_LEARNING_RATE, load_dataset
-from gclib.cli import main
+from gclib.cli.main import main
+from gclib.cli.train import default_schemes
+from gclib.training.loop import DEFAULT_ITERATIONS, DEFAULT_L2, DEFAULT_LEARNING_RATE, load_dataset
 
 SMALL = ["--workers", "4", "--smax", "2", "--time-unit", "0.001", "--no-progress"]
 

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gclib._cyclic_mds import (
+from gclib.codes.cyclic_mds import (
     bch_angles,
     bch_steps,
     prime_root_sets,

@@ -18,8 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import gclib  # noqa: E402
 from gclib import ModelSample  # noqa: E402
-from gclib._gradients import least_squares_gradient, least_squares_problem  # noqa: E402
-from gclib._plot_codes import (  # noqa: E402
+from gclib.plotting.codes import (  # noqa: E402
     DecodingAccuracy,
     IterationTimeline,
     decoding_accuracy,
@@ -30,7 +29,8 @@ from gclib._plot_codes import (  # noqa: E402
     plot_iteration_timeline,
     plot_nested_supports,
 )
-from gclib._pool import IterationResult, PoolEvent, WorkerPool  # noqa: E402
+from gclib.runtime.pool import IterationResult, PoolEvent, WorkerPool  # noqa: E402
+from gclib.training.objectives import least_squares_gradient, least_squares_problem  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gclib
-from gclib._plot_latency import (
+from gclib.plotting.latency import (
     format_levels,
     latency_grid,
     mean_and_interval,
@@ -21,8 +21,8 @@ from gclib._plot_latency import (
     plot_scheme_means,
     theory_curves,
 )
-from gclib._plotting import new_figure, plot_series, scheme_label
-from gclib._schemes import Scheme, resolve_schemes
+from gclib.plotting.style import new_figure, plot_series, scheme_label
+from gclib.schemes.parse import Scheme, resolve_schemes
 
 REFERENCE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
 

@@ -15,8 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 
-from gclib import _plotting  # noqa: E402
-from gclib._plotting import (  # noqa: E402
+from gclib.plotting import style as _plotting  # noqa: E402
+from gclib.plotting.style import (  # noqa: E402
     new_figure,
     plot_cdf,
     plot_grouped_bars,
@@ -78,7 +78,7 @@ def _close_figures():
 
 def test_importing_gclib_does_not_import_matplotlib():
     code = (
-        "import sys, gclib, gclib._plotting, gclib.cli\n"
+        "import sys, gclib, gclib.plotting.style, gclib.cli.main\n"
         "loaded = [m for m in ('matplotlib', 'seaborn') if m in sys.modules]\n"
         "print(','.join(loaded))"
     )
@@ -109,7 +109,7 @@ def test_use_style_applies_the_theme_and_palette():
 def test_new_figure_applies_the_style_once_per_process():
     code = (
         "import matplotlib; matplotlib.use('Agg')\n"
-        "from gclib._plotting import new_figure, scheme_color\n"
+        "from gclib.plotting.style import new_figure, scheme_color\n"
         "fig, ax = new_figure()\n"
         "print(matplotlib.rcParams['axes.grid'], ax.get_facecolor() == (1, 1, 1, 1))\n"
         "matplotlib.rcParams['lines.linewidth'] = 7.0\n"
@@ -148,7 +148,7 @@ def test_scheme_styles_are_stable_and_normalised():
     forward = [scheme_style(name) for name in SCHEMES]
     backward = [scheme_style(name) for name in reversed(SCHEMES)][::-1]
     assert forward == backward
-    code = "from gclib._plotting import scheme_color as c; print(c('nested'), c('gc:3'))"
+    code = "from gclib.plotting.style import scheme_color as c; print(c('nested'), c('gc:3'))"
     other_process = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from gclib import ModelSample, RuntimeModel
-from gclib._gradients import least_squares_gradient, least_squares_problem
-from gclib._pool import WorkerError, WorkerPool
-from gclib._transport import ProcessBackend, Received
-from gclib._worker import GO, REQUEST, SIGNAL, UPLOAD
+from gclib.runtime.pool import WorkerError, WorkerPool
+from gclib.runtime.transports import ProcessBackend, Received
+from gclib.runtime.worker import GO, REQUEST, SIGNAL, UPLOAD
+from gclib.training.objectives import least_squares_gradient, least_squares_problem
 
 N = 6
 S_MAX = 2
@@ -446,8 +446,8 @@ _SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from gclib import RuntimeModel
-    from gclib._gradients import least_squares_gradient, least_squares_problem
-    from gclib._pool import WorkerPool
+    from gclib.training.objectives import least_squares_gradient, least_squares_problem
+    from gclib.runtime.pool import WorkerPool
 
     partitions, _ = least_squares_problem(5, 4, 3, seed=1)
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.5, slowdown=20.0)
@@ -518,7 +518,7 @@ def test_invalid_arguments_raise_value_errors(problem):
 # ---------------------------------------------------------------------- gradient functions
 @pytest.mark.parametrize("name", ["least_squares", "logistic", "softmax"])
 def test_gradient_functions_match_finite_differences_of_their_losses(name):
-    from gclib import _gradients
+    from gclib.training import objectives as _gradients
 
     rng = np.random.default_rng(3)
     features = rng.standard_normal((7, 4))
@@ -543,7 +543,7 @@ def test_gradient_functions_match_finite_differences_of_their_losses(name):
 
 
 def test_partitions_split_the_rows_evenly():
-    from gclib._gradients import split_partitions
+    from gclib.training.objectives import split_partitions
 
     features, targets = np.arange(20.0).reshape(10, 2), np.arange(10.0)
     parts = split_partitions(features, targets, 4)

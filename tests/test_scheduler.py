@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from gclib import Scheduler, Scheme
-from gclib._scheduler import Complete, Fail, RequestLevel, Resume, Status, Stop
+from gclib.runtime.scheduler import Complete, Fail, RequestLevel, Resume, Status, Stop
 
 N = 6
 S_MAX = 3

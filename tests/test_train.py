@@ -15,7 +15,7 @@ from scipy import special
 from sklearn.datasets import load_digits
 
 from gclib import RuntimeModel
-from gclib._train import (
+from gclib.training.loop import (
     DEFAULT_ITERATIONS,
     DEFAULT_L2,
     DEFAULT_LEARNING_RATE,
@@ -261,10 +261,10 @@ def test_bad_training_arguments_raise_before_any_worker_starts(data, kwargs, mes
 
 @pytest.mark.parametrize("stop", [True, False])
 def test_an_interrupt_ends_training_with_what_finished(data, monkeypatch, stop):
-    import gclib._pool
+    import gclib.runtime.pool
 
     calls = {"count": 0}
-    original = gclib._pool.WorkerPool.run_iteration
+    original = gclib.runtime.pool.WorkerPool.run_iteration
 
     def interrupted_on_the_eleventh(self, *args, **kwargs):
         calls["count"] += 1
@@ -272,7 +272,7 @@ def test_an_interrupt_ends_training_with_what_finished(data, monkeypatch, stop):
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(gclib._pool.WorkerPool, "run_iteration", interrupted_on_the_eleventh)
+    monkeypatch.setattr(gclib.runtime.pool.WorkerPool, "run_iteration", interrupted_on_the_eleventh)
     arguments = {
         "workers": WORKERS,
         "s_max": S_MAX,

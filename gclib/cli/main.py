@@ -6,12 +6,12 @@ import argparse
 import importlib
 import sys
 
-from gclib._cli_common import UsageError
+from gclib.cli.options import UsageError
 
 __all__ = ["main"]
 
 # subcommand -> module exposing add_parser(subparsers) which sets `handler` (args -> exit code)
-_SUBCOMMANDS = ("gclib._cli_demo", "gclib._cli_latency", "gclib._cli_train")
+_SUBCOMMANDS = ("gclib.cli.demo", "gclib.cli.latency", "gclib.cli.train")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,8 +69,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from gclib._model import RuntimeModel, WorkerGroup
-from gclib._schemes import Scheme
+from gclib.model import RuntimeModel, WorkerGroup
+from gclib.schemes.parse import Scheme
 
 __all__ = [
     "latency_cdf",

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gclib._model import RuntimeModel
-from gclib._schemes import Scheme, parse_levels, parse_schemes
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme, parse_levels, parse_schemes
 
 __all__ = [
     "UsageError",
@@ -217,7 +217,7 @@ def check_plot_path(path: str | None) -> None:
     """Refuse, before any work is done, a ``--plot`` file that cannot be a figure or be written."""
     if path is None:
         return
-    from gclib._plotting import FIGURE_SUFFIXES
+    from gclib.plotting.style import FIGURE_SUFFIXES
 
     if not path.lower().endswith(FIGURE_SUFFIXES):
         raise UsageError(f"--plot must name a .png, .pdf or .svg file, not {path!r}")

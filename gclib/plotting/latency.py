@@ -1,10 +1,10 @@
 """Latency figures: exact curves of every scheme, latency distributions, the trade-off between
 latency and uploads, and the best level sets.
 
-The helpers compute what they draw from the exact theory of :mod:`gclib._theory` (and take Monte
+The helpers compute what they draw from the exact theory of :mod:`gclib.analysis.theory` (and take Monte
 Carlo or measured samples from the caller), so the book and the ``--plot`` options of the command
 line draw the same figures from the same numbers. Every scheme keeps the colour, line style and
-marker of :func:`gclib._plotting.scheme_style`; legends name schemes as the text does: ``GC(s)``,
+marker of :func:`gclib.plotting.style.scheme_style`; legends name schemes as the text does: ``GC(s)``,
 ``uncoded``, ``nested``, ``streaming``.
 """
 
@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gclib._model import RuntimeModel
-from gclib._plotting import place_legend, plot_cdf, scheme_label, scheme_style
-from gclib._schemes import Scheme, resolve_schemes
-from gclib._theory import (
+from gclib.analysis.theory import (
     expected_latency,
     expected_signals,
     expected_tasks_per_worker,
@@ -28,6 +25,9 @@ from gclib._theory import (
     latency_cdf,
     latency_quantile,
 )
+from gclib.model import RuntimeModel
+from gclib.plotting.style import place_legend, plot_cdf, scheme_label, scheme_style
+from gclib.schemes.parse import Scheme, resolve_schemes
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -78,7 +78,7 @@ def theory_curves(
         n: the number of workers.
         schemes: the schemes (streaming has no exact theory and is refused).
         models: one runtime model per point of the sweep.
-        s_max, levels: to parse scheme names, see :func:`~gclib._schemes.resolve_schemes`.
+        s_max, levels: to parse scheme names, see :func:`~gclib.schemes.parse.resolve_schemes`.
 
     Returns:
         Scheme name → array with one value per model.
@@ -147,7 +147,7 @@ def plot_latency_cdfs(
             latency samples; ``inf`` samples count as iterations that never finished.
         t: the times of the exact curves (default :func:`latency_grid`, extended to the largest
             finite sample).
-        s_max, levels: to parse scheme names, see :func:`~gclib._schemes.resolve_schemes`.
+        s_max, levels: to parse scheme names, see :func:`~gclib.schemes.parse.resolve_schemes`.
         xlabel: the abscissa label.
         legend: ``True`` or ``"inside"`` in the axes, ``"outside"`` right of the figure,
             ``False`` none.

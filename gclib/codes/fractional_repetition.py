@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gclib._code_base import GradientCode
-from gclib._validation import check_integer
+from gclib._verify import check_integer
+from gclib.codes.base import GradientCode
 
 __all__ = ["FractionalRepetitionCode"]
 

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from gclib._code_base import GradientCode
-from gclib._cyclic_mds import cyclic_window
-from gclib._cyclic_repetition import CyclicRepetitionCode
-from gclib._uncoded import UncodedCode
-from gclib._validation import check_integer, check_seed, is_integer
+from gclib._verify import check_integer, check_seed, is_integer
+from gclib.codes.base import GradientCode
+from gclib.codes.cyclic_mds import cyclic_window
+from gclib.codes.cyclic_repetition import CyclicRepetitionCode
+from gclib.codes.uncoded import UncodedCode
 
 __all__ = ["NestedGradientCode"]
 

@@ -11,7 +11,7 @@ Three things a reader wants to see of a code, and one of the protocol:
   :func:`plot_iteration_timeline`): each worker's tasks, its progress signals and upload, and
   the master's decision, stop and completion, read from the iteration's event log.
 
-Everything is drawn in the one figure style of :mod:`gclib._plotting`; matplotlib is imported
+Everything is drawn in the one figure style of :mod:`gclib.plotting.style`; matplotlib is imported
 inside the drawing functions, so importing this module stays cheap.
 """
 
@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gclib._code_base import GradientCode, responder_patterns
-from gclib._errors import NotDecodableError
-from gclib._nested import NestedGradientCode
-from gclib._plotting import PALETTE, plot_matrix
-from gclib._validation import check_integer
+from gclib._verify import check_integer
+from gclib.codes.base import GradientCode, responder_patterns
+from gclib.codes.errors import NotDecodableError
+from gclib.codes.nested import NestedGradientCode
+from gclib.plotting.style import PALETTE, plot_matrix
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from gclib._pool import IterationResult, PoolEvent
+    from gclib.runtime.pool import IterationResult, PoolEvent
 
 __all__ = [
     "DecodingAccuracy",

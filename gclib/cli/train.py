@@ -7,7 +7,7 @@ import math
 import sys
 from typing import Any
 
-from gclib._cli_common import (
+from gclib.cli.options import (
     UsageError,
     add_model_arguments,
     add_output_arguments,
@@ -22,7 +22,7 @@ from gclib._cli_common import (
     schemes_from_args,
     write_plot,
 )
-from gclib._train import (
+from gclib.training.loop import (
     DATASETS,
     DEFAULT_ITERATIONS,
     DEFAULT_L2,
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _save_plot(path: str, runs: dict[str, TrainingRun]) -> None:
-    from gclib._plotting import save_figure
+    from gclib.plotting.style import save_figure
 
     fig, _ = plot_training(runs)
     save_figure(fig, path, close=True)

@@ -7,7 +7,9 @@ import math
 import sys
 from typing import Any
 
-from gclib._cli_common import (
+from gclib.analysis.simulate import SchemeSimulation, simulate
+from gclib.analysis.theory import LatencySummary, latency_summary
+from gclib.cli.options import (
     UsageError,
     add_model_arguments,
     add_output_arguments,
@@ -20,9 +22,7 @@ from gclib._cli_common import (
     schemes_from_args,
     write_plot,
 )
-from gclib._schemes import Scheme
-from gclib._simulate import SchemeSimulation, simulate
-from gclib._theory import LatencySummary, latency_summary
+from gclib.schemes.parse import Scheme
 
 __all__ = ["add_parser", "run"]
 
@@ -148,8 +148,8 @@ def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict
     """The latency distribution of every scheme: exact, and Monte Carlo with ``--mc``."""
     import numpy as np
 
-    from gclib._plot_latency import plot_latency_cdfs
-    from gclib._plotting import new_figure, save_figure
+    from gclib.plotting.latency import plot_latency_cdfs
+    from gclib.plotting.style import new_figure, save_figure
 
     finite = [r["p95_latency"] for r in rows.values() if r["p95_latency"] is not None]
     finite += [r["mc_p95_latency"] for r in rows.values() if r["mc_p95_latency"] is not None]

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gclib._errors import NotDecodableError
-from gclib._validation import check_integer, is_integer
+from gclib._verify import check_integer, is_integer
+from gclib.codes.errors import NotDecodableError
 
 __all__ = ["GradientCode"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from gclib._schemes import Scheme
+from gclib.schemes.parse import Scheme
 
 __all__ = [
     "Scheduler",

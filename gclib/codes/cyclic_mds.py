@@ -38,8 +38,8 @@ import math
 
 import numpy as np
 
-from gclib._code_base import GradientCode, responder_patterns, worst_decoding_growth
-from gclib._validation import check_integer
+from gclib._verify import check_integer
+from gclib.codes.base import GradientCode, responder_patterns, worst_decoding_growth
 
 __all__ = ["CyclicMDSCode"]
 

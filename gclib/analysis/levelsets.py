@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gclib._model import RuntimeModel
-from gclib._schemes import Scheme
-from gclib._theory import expected_latency, failure_probability
+from gclib.analysis.theory import expected_latency, failure_probability
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme
 
 __all__ = ["LevelSetChoice", "best_level_set", "best_level_sets"]
 

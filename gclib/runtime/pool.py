@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from gclib._errors import NotDecodableError
-from gclib._model import ModelSample, RuntimeModel
-from gclib._scheduler import (
+from gclib.codes.errors import NotDecodableError
+from gclib.model import ModelSample, RuntimeModel
+from gclib.runtime.scheduler import (
     Complete,
     Fail,
     RequestLevel,
@@ -45,9 +45,8 @@ from gclib._scheduler import (
     Stop,
     cyclic_placement,
 )
-from gclib._schemes import Scheme, parse_levels, parse_scheme
-from gclib._transport import Died, ProcessBackend, Received, WorkerBackend
-from gclib._worker import (
+from gclib.runtime.transports import Died, ProcessBackend, Received, WorkerBackend
+from gclib.runtime.worker import (
     ERROR,
     EXIT,
     GO,
@@ -68,6 +67,7 @@ from gclib._worker import (
     dumps,
     worker_main,
 )
+from gclib.schemes.parse import Scheme, parse_levels, parse_scheme
 
 __all__ = ["WorkerPool", "IterationResult", "PoolEvent", "WorkerError", "default_deadline"]
 
@@ -218,7 +218,7 @@ class WorkerPool:
         partitions: the ``n`` data partitions ``D_0 … D_{n−1}`` (any picklable objects); worker
             ``i`` receives ``W_i = (D_i, …, D_{i+s_max})`` once, at start and at every respawn.
         gradient: ``gradient(params, partition) -> array``, the partial gradient ``g_j``; a
-            module-level function (see :mod:`gclib._gradients`) or anything ``dill`` pickles.
+            module-level function (see :mod:`gclib.training.objectives`) or anything ``dill`` pickles.
         s_max: the largest tolerance; each worker stores ``s_max + 1`` partitions.
         levels: the default level set ``S`` of the nested scheme (default ``0..s_max``).
         scheme: the default scheme (a :class:`~gclib.Scheme` or a name like ``"gc:2"``).
@@ -229,9 +229,9 @@ class WorkerPool:
         seed: seed or generator for the model samples and the random code constructions.
         start_method: ``multiprocess`` start method (default ``fork`` where available).
         backend: the transport, a factory ``backend(n, target, args_of, start_method)``
-            returning a :class:`~gclib._transport.WorkerBackend` that runs
+            returning a :class:`~gclib.runtime.transports.WorkerBackend` that runs
             ``target(channel, *args_of(i))`` as worker ``i`` (default:
-            :class:`~gclib._transport.ProcessBackend`, local processes and pipes).
+            :class:`~gclib.runtime.transports.ProcessBackend`, local processes and pipes).
     """
 
     def __init__(
@@ -389,8 +389,8 @@ class WorkerPool:
         if plan is not None:
             return plan
         Scheduler(self.n, scheme)  # validates the scheme for n workers
-        from gclib._nested import NestedGradientCode
-        from gclib._uncoded import UncodedCode
+        from gclib.codes.nested import NestedGradientCode
+        from gclib.codes.uncoded import UncodedCode
 
         codes: dict[int, Any] = {}
         if scheme.kind == "nested":

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gclib._cli_common import (
+from gclib.cli.options import (
     UsageError,
     add_model_arguments,
     add_output_arguments,
@@ -33,8 +33,8 @@ from gclib._cli_common import (
     schemes_from_args,
     write_plot,
 )
-from gclib._model import RuntimeModel
-from gclib._schemes import Scheme
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme
 
 __all__ = ["add_parser", "run", "SchemeRun", "Prediction", "predict"]
 
@@ -140,13 +140,13 @@ def predict(n: int, scheme: Scheme, model: RuntimeModel, seed: int | None = None
     """The :class:`Prediction` of ``scheme``: exact, but for streaming, which has no exact formula
     here and is simulated (Monte Carlo, seeded)."""
     if scheme.kind == "streaming":
-        from gclib._simulate import simulate
+        from gclib.analysis.simulate import simulate
 
         result = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng=seed)[scheme.name]
         finite = result.latency[np.isfinite(result.latency)]
         mean = float(finite.mean()) if finite.size else None
         return Prediction(mean, 1.0 - finite.size / result.latency.size, "monte carlo")
-    from gclib._theory import expected_latency, failure_probability
+    from gclib.analysis.theory import expected_latency, failure_probability
 
     value = expected_latency(n, scheme, model, conditional=True)
     never = failure_probability(n, scheme, model)
@@ -169,8 +169,12 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     n = args.workers
 
-    from gclib._gradients import least_squares_gradient, least_squares_loss, least_squares_problem
-    from gclib._pool import WorkerPool
+    from gclib.runtime.pool import WorkerPool
+    from gclib.training.objectives import (
+        least_squares_gradient,
+        least_squares_loss,
+        least_squares_problem,
+    )
 
     data_seed, pool_seed, simulation_seed = np.random.SeedSequence(args.seed).generate_state(3)
     partitions, _ = least_squares_problem(n, _ROWS_PER_PARTITION, _FEATURES, seed=int(data_seed))
@@ -248,7 +252,7 @@ def _iterate(
     pool: Any, record: SchemeRun, scheme: Scheme, params: np.ndarray, problem: _Problem
 ) -> np.ndarray:
     """One gradient step of ``scheme`` on the pool, recorded; returns the next parameters."""
-    from gclib._gradients import least_squares_gradient
+    from gclib.training.objectives import least_squares_gradient
 
     partitions, features, targets, step = problem
     truth = features.T @ (features @ params - targets)
@@ -329,8 +333,8 @@ def _print_table(
 
 def _plot(path: str, summaries: dict[str, dict[str, Any]], runs: dict[str, SchemeRun]) -> None:
     """Measured mean latency (95% confidence interval) beside the predicted mean, per scheme."""
-    from gclib._plot_latency import plot_scheme_means
-    from gclib._plotting import new_figure, save_figure
+    from gclib.plotting.latency import plot_scheme_means
+    from gclib.plotting.style import new_figure, save_figure
 
     fig, ax = new_figure()
     plot_scheme_means(

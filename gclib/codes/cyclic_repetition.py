@@ -21,8 +21,9 @@ import math
 
 import numpy as np
 
-from gclib._code_base import GradientCode, responder_patterns, worst_decoding_growth
-from gclib._cyclic_mds import (
+from gclib._verify import check_integer, check_seed
+from gclib.codes.base import GradientCode, responder_patterns, worst_decoding_growth
+from gclib.codes.cyclic_mds import (
     _RANKING_SEED,
     bch_angles,
     bch_steps,
@@ -31,7 +32,6 @@ from gclib._cyclic_mds import (
     prime_root_sets,
     twisted_circulant,
 )
-from gclib._validation import check_integer, check_seed
 
 __all__ = ["CyclicRepetitionCode"]
 
@@ -177,7 +177,7 @@ class CyclicRepetitionCode(GradientCode):
       sample of responder sets — all sets for small ``C(n, s)``, else the cyclic blocks and
       arithmetic progressions of stragglers plus 384 random sets. The candidates are the real
       BCH codes of every step ``q`` (cyclic for ``n − s`` odd, negacyclic and column-scaled for
-      ``n − s`` even, see :mod:`gclib._cyclic_mds`), for prime ``n`` also other conjugation-
+      ``n − s`` even, see :mod:`gclib.codes.cyclic_mds`), for prime ``n`` also other conjugation-
       closed root sets (all MDS by Chebotarëv's theorem), and 8 Gaussian ``H`` with unit-norm
       rows. A Gaussian candidate must beat the best algebraic one by a factor of 4, because a
       random matrix hides its worst responder sets from a sample far better than an algebraic

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gclib._model import ModelSample, RuntimeModel
-from gclib._scheduler import Complete, Fail, RequestLevel, Resume, Scheduler
-from gclib._schemes import Scheme, resolve_schemes
+from gclib.model import ModelSample, RuntimeModel
+from gclib.runtime.scheduler import Complete, Fail, RequestLevel, Resume, Scheduler
+from gclib.schemes.parse import Scheme, resolve_schemes
 
 __all__ = ["SchemeSimulation", "simulate", "simulate_sample"]
 

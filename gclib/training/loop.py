@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gclib._gradients import softmax_gradient, softmax_loss, split_partitions
-from gclib._model import RuntimeModel
-from gclib._schemes import Scheme, parse_levels, resolve_schemes
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme, parse_levels, resolve_schemes
+from gclib.training.objectives import softmax_gradient, softmax_loss, split_partitions
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -364,13 +364,13 @@ def _predicted_latency(
     """``E[T | T < ∞]``: exact, or by Monte Carlo for streaming (no closed form); ``None`` when
     no iteration can finish."""
     if scheme.kind == "streaming":
-        from gclib._simulate import simulate
+        from gclib.analysis.simulate import simulate
 
         rng = np.random.default_rng(seed)
         latencies = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng)[scheme.name].latency
         finite = latencies[np.isfinite(latencies)]
         return float(finite.mean()) if finite.size else None
-    from gclib._theory import expected_latency
+    from gclib.analysis.theory import expected_latency
 
     value = expected_latency(n, scheme, model, conditional=True)
     return value if math.isfinite(value) else None
@@ -396,7 +396,7 @@ def train(
 ) -> dict[str, TrainingRun]:
     """Train softmax regression on ``data`` by distributed gradient descent through the pool.
 
-    One :class:`~gclib._pool.WorkerPool` of ``workers`` processes holds the training partitions
+    One :class:`~gclib.runtime.pool.WorkerPool` of ``workers`` processes holds the training partitions
     on the cyclic placement (worker ``i`` receives ``D_i, …, D_{i+s_max}`` once). Each scheme
     runs ``iterations`` iterations from ``W_0 = 0``; every iteration broadcasts ``W``, lets the
     pool deliver ``g`` under the scheme with injected stragglers and crashes, and steps
@@ -426,7 +426,7 @@ def train(
     Returns:
         Scheme name → :class:`TrainingRun`, in the order given.
     """
-    from gclib._pool import WorkerPool
+    from gclib.runtime.pool import WorkerPool
 
     if not isinstance(data, TrainingData):
         raise ValueError(f"Argument 'data' must be a TrainingData, not {type(data).__name__}.")
@@ -564,7 +564,7 @@ def plot_training(
     """
     from matplotlib import ticker
 
-    from gclib._plotting import new_figure, scheme_style
+    from gclib.plotting.style import new_figure, scheme_style
 
     if not runs:
         raise ValueError("Argument 'runs' must hold at least one training run.")

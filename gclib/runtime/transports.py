@@ -1,6 +1,6 @@
 """How master and workers exchange bytes: the transport, kept apart from the protocol.
 
-The master side of the protocol (:mod:`gclib._pool`) only needs a :class:`WorkerBackend`: start
+The master side of the protocol (:mod:`gclib.runtime.pool`) only needs a :class:`WorkerBackend`: start
 worker ``i``, send it bytes, wait for the next events (bytes received, worker died) with a
 timeout, respawn a dead worker, and shut everything down. :class:`ProcessBackend` implements it
 with local processes of the ``multiprocess`` package and one duplex pipe per worker; a cluster
