@@ -32,8 +32,8 @@ import numpy as np
 from scipy import stats
 
 from gclib import ModelSample, RuntimeModel, parse_scheme
+from gclib.analysis.latency import expected_latency
 from gclib.analysis.simulate import simulate_sample
-from gclib.analysis.theory import expected_latency
 from gclib.runtime.pool import WorkerPool
 
 OVERHEAD_WORKERS = 8

@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 import gclib
-from gclib.analysis import theory as _theory
+from gclib.analysis import latency as _latency
+from gclib.analysis import problem as _problem_module
 from gclib.schemes.parse import Scheme
 
 SEED = 2212_08580
@@ -34,7 +35,10 @@ THROUGHPUT_ITERATIONS = 200_000
 
 def clear_theory_caches() -> None:
     """Forget every memoised intermediate of the theory, so each timing computes from scratch."""
-    for value in vars(_theory).values():
+    from gclib.analysis import activity, dynamic_program, problem
+
+    modules = (_latency, activity, dynamic_program, problem)
+    for value in [v for m in modules for v in vars(m).values()]:
         if isinstance(value, functools._lru_cache_wrapper):
             value.cache_clear()
 
@@ -67,8 +71,8 @@ def main() -> None:
     print(f"exact E[T], nested, n = {LARGE_N}, S = {{0, ..., {LARGE_S_MAX}}}, {model.describe()}")
     exact_time, exact_value = time_exact(LARGE_N, levels, model)
     clear_theory_caches()
-    problem = _theory._problem(LARGE_N, Scheme("nested", levels, LARGE_S_MAX), model)
-    _, error_bound = _theory._raw_mean(problem)
+    problem = _problem_module._problem(LARGE_N, Scheme("nested", levels, LARGE_S_MAX), model)
+    _, error_bound = _latency._raw_mean(problem)
     exact_accuracy = max(error_bound / exact_value, np.finfo(float).eps)
     print(
         f"  E[T] = {exact_value:.10f} in {exact_time:.3f} s (best of {REPEATS}; goal < 2 s), "

@@ -4,21 +4,22 @@ The public surface is the names in ``__all__``; every module whose name starts w
 underscore is private and may change.
 """
 
-from gclib.analysis.levelsets import LevelSetChoice, best_level_set, best_level_sets
-from gclib.analysis.simulate import SchemeSimulation, simulate, simulate_sample
-from gclib.analysis.theory import (
-    LatencySummary,
+from gclib.analysis.activity import (
     deterministic_latency,
-    expected_latency,
     expected_signals,
     expected_tasks_per_worker,
     expected_uploads,
+    level_probabilities,
+)
+from gclib.analysis.latency import (
+    expected_latency,
     failure_probability,
     latency_cdf,
     latency_quantile,
-    latency_summary,
-    level_probabilities,
 )
+from gclib.analysis.levelsets import LevelSetChoice, best_level_set, best_level_sets
+from gclib.analysis.simulate import SchemeSimulation, simulate, simulate_sample
+from gclib.analysis.summary import LatencySummary, latency_summary
 from gclib.codes.base import GradientCode
 from gclib.codes.cyclic_mds import CyclicMDSCode
 from gclib.codes.cyclic_repetition import CyclicRepetitionCode

@@ -65,7 +65,7 @@ def test_json_shape_and_values(capsys):
     assert 4 <= schemes["gc:1"]["uploads_per_iteration"] <= 5
     assert 3 <= schemes["nested"]["uploads_per_iteration"] <= 5  # n - s responders, s ∈ 0..2
     # the reported prediction is the theory's conditional mean for the same model
-    from gclib.analysis.theory import expected_latency
+    from gclib.analysis.latency import expected_latency
 
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
     assert schemes["gc:1"]["predicted_mean_latency"] == pytest.approx(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gclib.analysis.theory import expected_latency, failure_probability
+from gclib.analysis.latency import expected_latency, failure_probability
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme
 

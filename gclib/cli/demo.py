@@ -146,7 +146,7 @@ def predict(n: int, scheme: Scheme, model: RuntimeModel, seed: int | None = None
         finite = result.latency[np.isfinite(result.latency)]
         mean = float(finite.mean()) if finite.size else None
         return Prediction(mean, 1.0 - finite.size / result.latency.size, "monte carlo")
-    from gclib.analysis.theory import expected_latency, failure_probability
+    from gclib.analysis.latency import expected_latency, failure_probability
 
     value = expected_latency(n, scheme, model, conditional=True)
     never = failure_probability(n, scheme, model)

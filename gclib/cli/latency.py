@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from gclib.analysis.simulate import SchemeSimulation, simulate
-from gclib.analysis.theory import LatencySummary, latency_summary
+from gclib.analysis.summary import LatencySummary, latency_summary
 from gclib.cli.options import (
     UsageError,
     add_model_arguments,

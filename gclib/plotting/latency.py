@@ -1,12 +1,11 @@
-"""Latency figures: exact curves of every scheme, latency distributions, the trade-off between
-latency and uploads, and the best level sets.
+"""Latency figures: exact curves of every scheme, latency distributions, the trade-off between latency
+and uploads, and the best level sets.
 
-The helpers compute what they draw from the exact theory of :mod:`gclib.analysis.theory` (and take Monte
+The helpers compute what they draw from the exact theory of :mod:`gclib.analysis` (and take Monte
 Carlo or measured samples from the caller), so the book and the ``--plot`` options of the command
 line draw the same figures from the same numbers. Every scheme keeps the colour, line style and
-marker of :func:`gclib.plotting.style.scheme_style`; legends name schemes as the text does: ``GC(s)``,
-``uncoded``, ``nested``, ``streaming``.
-"""
+marker of :func:`gclib.plotting.scheme_style`; legends name schemes as the text does: ``GC(s)``,
+``uncoded``, ``nested``, ``streaming``."""
 
 from __future__ import annotations
 
@@ -16,11 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gclib.analysis.theory import (
+from gclib.analysis.activity import expected_signals, expected_tasks_per_worker, expected_uploads
+from gclib.analysis.latency import (
     expected_latency,
-    expected_signals,
-    expected_tasks_per_worker,
-    expected_uploads,
     failure_probability,
     latency_cdf,
     latency_quantile,

@@ -218,7 +218,8 @@ class WorkerPool:
         partitions: the ``n`` data partitions ``D_0 … D_{n−1}`` (any picklable objects); worker
             ``i`` receives ``W_i = (D_i, …, D_{i+s_max})`` once, at start and at every respawn.
         gradient: ``gradient(params, partition) -> array``, the partial gradient ``g_j``; a
-            module-level function (see :mod:`gclib.training.objectives`) or anything ``dill`` pickles.
+            module-level function (see :mod:`gclib.training.objectives`) or anything ``dill``
+            pickles.
         s_max: the largest tolerance; each worker stores ``s_max + 1`` partitions.
         levels: the default level set ``S`` of the nested scheme (default ``0..s_max``).
         scheme: the default scheme (a :class:`~gclib.Scheme` or a name like ``"gc:2"``).

@@ -370,7 +370,7 @@ def _predicted_latency(
         latencies = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng)[scheme.name].latency
         finite = latencies[np.isfinite(latencies)]
         return float(finite.mean()) if finite.size else None
-    from gclib.analysis.theory import expected_latency
+    from gclib.analysis.latency import expected_latency
 
     value = expected_latency(n, scheme, model, conditional=True)
     return value if math.isfinite(value) else None
@@ -396,7 +396,7 @@ def train(
 ) -> dict[str, TrainingRun]:
     """Train softmax regression on ``data`` by distributed gradient descent through the pool.
 
-    One :class:`~gclib.runtime.pool.WorkerPool` of ``workers`` processes holds the training partitions
+    One :class:`~gclib.WorkerPool` of ``workers`` processes holds the training partitions
     on the cyclic placement (worker ``i`` receives ``D_i, …, D_{i+s_max}`` once). Each scheme
     runs ``iterations`` iterations from ``W_0 = 0``; every iteration broadcasts ``W``, lets the
     pool deliver ``g`` under the scheme with injected stragglers and crashes, and steps

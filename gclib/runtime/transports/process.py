@@ -1,82 +1,20 @@
-"""How master and workers exchange bytes: the transport, kept apart from the protocol.
-
-The master side of the protocol (:mod:`gclib.runtime.pool`) only needs a :class:`WorkerBackend`: start
-worker ``i``, send it bytes, wait for the next events (bytes received, worker died) with a
-timeout, respawn a dead worker, and shut everything down. :class:`ProcessBackend` implements it
-with local processes of the ``multiprocess`` package and one duplex pipe per worker; a cluster
-backend implements the same five operations on its own transport. On the worker side the
-protocol needs a channel with ``send_bytes``, ``recv_bytes`` and ``poll(timeout)``, which a pipe
-end already is.
-"""
+"""The process backend: workers as local ``multiprocess`` processes, one duplex pipe each."""
 
 from __future__ import annotations
 
-import abc
 import os
 import signal
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import multiprocess
 import multiprocess.connection
 
-__all__ = ["Received", "Died", "BackendEvent", "WorkerBackend", "ProcessBackend"]
+from gclib.runtime.transports.base import BackendEvent, Died, Received, WorkerBackend
 
-
-@dataclass(frozen=True)
-class Received:
-    """Worker ``worker`` sent ``payload``."""
-
-    worker: int
-    payload: bytes
-
-
-@dataclass(frozen=True)
-class Died:
-    """Worker ``worker``'s process is gone (``exitcode`` as the operating system reported it)."""
-
-    worker: int
-    exitcode: int | None
-
-
-BackendEvent = Received | Died
-
-
-class WorkerBackend(abc.ABC):
-    """Start, reach and watch ``n`` workers; nothing about what the bytes mean."""
-
-    n: int
-
-    @abc.abstractmethod
-    def start(self, worker: int) -> None:
-        """Start worker ``worker`` (its data and entry point were given to the backend)."""
-
-    @abc.abstractmethod
-    def send(self, worker: int, payload: bytes) -> bool:
-        """Send ``payload`` to ``worker``; ``False`` if the worker cannot be reached."""
-
-    @abc.abstractmethod
-    def wait(self, timeout: float | None) -> list[BackendEvent]:
-        """Block up to ``timeout`` seconds for events; every death is reported exactly once."""
-
-    @abc.abstractmethod
-    def alive(self, worker: int) -> bool:
-        """Whether ``worker`` runs and has not been reported dead."""
-
-    @abc.abstractmethod
-    def respawn(self, worker: int) -> None:
-        """Replace ``worker`` (killing what is left of it) by a fresh one with the same data."""
-
-    @abc.abstractmethod
-    def pid(self, worker: int) -> int | None:
-        """An identifier of the worker's current incarnation (its process id)."""
-
-    @abc.abstractmethod
-    def close(self, grace: float = 1.0) -> None:
-        """Stop every worker: wait ``grace`` seconds for a clean exit, then kill; idempotent."""
+__all__ = ["ProcessBackend"]
 
 
 def _child_entry(

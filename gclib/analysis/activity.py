@@ -1,0 +1,290 @@
+"""Computation load, decoding levels and communication of one iteration.
+
+Computation load and communication. A worker computes tasks until the master stops it at
+``T_stop``; it computes ``min(N_i(T_stop), K)`` tasks. Writing ``F_{i,k}`` for the time worker
+``i`` finishes its ``k``-th task,
+
+    E[min(N_i(T_stop), K)] = Σ_{k=1..K} P(F_{i,k} ≤ T_stop)
+                          = Σ_k ∫ dens_{F_k}(t) · P(no condition holds by t − δ | F_{i,k} = t) dt,
+
+where ``δ = T_stop − T`` (see below). Given ``F_{i,k} = t`` the other workers are unaffected, and
+worker ``i`` has finished ``j`` tasks at ``t − δ`` with a probability that follows from
+``Γ_j / Γ_k ~ Beta(j, k − j)`` for the gamma parts of its task times; so the integrand is a mixture
+of dynamic programs in which worker ``i`` is held at ``j`` tasks. The level the nested master picks
+is ``s`` exactly when some worker's ``(s+1)``-th task completes the condition of level ``s`` while
+no condition held before:
+``P(level = s) = Σ_i ∫ dens_{F_{i,s+1}}(t) · P(C'_{s+1}(t) = n − s − 1, no condition holds at t |
+N_i(t) = s) dt`` (``C'`` counts the other workers). Both are one-dimensional integrals computed
+with the same quadrature. With deterministic tasks the workers' progress is a function of their
+slowdowns alone and these quantities are sums over the slowdown patterns.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from gclib.analysis.dynamic_program import _condition_keep, _dynamic_program
+from gclib.analysis.problem import _check_n, _Problem, _problem
+from gclib.analysis.quadrature import _integrate
+from gclib.model import RuntimeModel, WorkerGroup
+from gclib.schemes.parse import Scheme
+
+
+# ---------------------------------------------------------------- load, levels, communication
+@dataclass(frozen=True)
+class _Activity:
+    tasks_per_worker: float
+    uploads: float
+    signals: float
+    levels: tuple[tuple[int, float], ...]
+
+
+def _task_density(model: RuntimeModel, factor: float, k: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Density of ``F_k = f (k a + Gamma(k, μ))`` at ``t``; ``k`` and ``t`` broadcast."""
+    y = t / factor - k * model.shift
+    mu = model.rate
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log = k * math.log(mu) + special.xlogy(k - 1, y) - mu * y - special.gammaln(k)
+        dens = np.where(y >= 0, np.exp(log), 0.0) / factor
+    return np.nan_to_num(dens, nan=0.0, posinf=0.0)
+
+
+def _held_progress(
+    model: RuntimeModel, factor: float, k: int, t: np.ndarray, delta: float
+) -> np.ndarray:
+    """``P(N(t − δ) = j | F_k = t)`` for ``j = 0 … k−1``, shape ``(k, len(t))``.
+
+    ``N(u) ≥ j ⟺ Γ_j ≤ u/f − j a`` and, given ``Γ_k = z``, ``Γ_j / z ~ Beta(j, k − j)``.
+    """
+    u = t - delta
+    z = t / factor - k * model.shift
+    at_least = np.ones((k + 1, t.size))
+    at_least[k] = 0.0
+    for j in range(1, k):
+        x = u / factor - j * model.shift
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.clip(np.where(z > 0, x / z, 1.0), 0.0, 1.0)
+        at_least[j] = special.betainc(j, k - j, ratio)
+    return at_least[:-1] - at_least[1:]
+
+
+def _reduced_groups(groups: Sequence[WorkerGroup], index: int) -> list[WorkerGroup]:
+    """The groups with one worker of group ``index`` taken out."""
+    reduced = []
+    for g, group in enumerate(groups):
+        count = group.count - (1 if g == index else 0)
+        if count > 0:
+            reduced.append(WorkerGroup(count, group.weights, group.factors))
+    return reduced
+
+
+@functools.lru_cache(maxsize=256)
+def _activity(problem: _Problem) -> _Activity:
+    if math.isinf(problem.model.rate):
+        return _activity_deterministic(problem)
+    return _activity_continuous(problem)
+
+
+def _activity_continuous(problem: _Problem) -> _Activity:
+    n, K, model = problem.n, problem.max_tasks, problem.model
+    delta = problem.stop_offset
+    groups = problem.groups
+    conditions = problem.conditions
+    # filters: worker i held at j tasks (load) and the trigger of each condition (levels)
+    load_keep = np.stack([_condition_keep(problem, n - 1, j) for j in range(K)])
+    trigger_keep = []
+    for _, m, need in conditions:
+        keep = _condition_keep(problem, n - 1, m - 1)
+        only = np.zeros(n, dtype=bool)
+        if 0 <= need - 1 <= n - 1:
+            only[need - 1] = True
+        keep[m - 1] &= only
+        trigger_keep.append(keep)
+    trigger_keep = np.stack(trigger_keep)
+    components: list[tuple[int, float, float]] = []  # (group, weight, factor) per block
+    for g, group in enumerate(groups):
+        for weight, factor in zip(group.weights, group.factors, strict=True):
+            if math.isfinite(factor):
+                components.append((g, weight, factor))
+    block = K + len(conditions)
+
+    def integrand(t: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(components) * block, t.size))
+        for g in range(len(groups)):
+            others = _reduced_groups(groups, g)
+            if delta > 0:
+                held = _dynamic_program(model, others, t - delta, K, load_keep)
+                trig = _dynamic_program(model, others, t, K, trigger_keep)
+            else:
+                both = _dynamic_program(
+                    model, others, t, K, np.concatenate([load_keep, trigger_keep])
+                )
+                held, trig = both[:, :K], both[:, K:]
+            for c, (group_index, _, factor) in enumerate(components):
+                if group_index != g:
+                    continue
+                ks = np.arange(1, K + 1)[:, None]
+                dens = _task_density(model, factor, ks, t[None, :])
+                if delta > 0:
+                    alive = np.empty((K, t.size))
+                    for k in range(1, K + 1):
+                        weights = _held_progress(model, factor, k, t, delta)
+                        alive[k - 1] = np.sum(weights * held[:, :k].T, axis=0)
+                    alive = np.where(t[None, :] - delta < 0, 1.0, alive)
+                else:
+                    alive = held.T
+                out[c * block : c * block + K] = dens * alive
+                for r, (_, m, _) in enumerate(conditions):
+                    out[c * block + K + r] = dens[m - 1] * trig[:, r]
+        return out
+
+    # the densities are negligible beyond every factor's Gamma(K) quantile 1 − 1e-16
+    a, mu = model.shift, model.rate
+    upper = max(f * (K * a + special.gammainccinv(K, 1e-16) / mu) for _, _, f in components)
+    upper += delta
+    # each density starts at k a f: a breakpoint per task count
+    points = [k * a * f for _, _, f in components for k in range(1, K + 1)]
+    points += [p + delta for p in points]
+    edges = np.array(sorted({0.0, upper, *[p for p in points if p < upper]}))
+    if not components:
+        return _Activity(0.0, 0.0, 0.0, tuple((s, 0.0) for s, _, _ in conditions))
+    values, _ = _integrate(integrand, edges, abs_tol=1e-11, rel_tol=1e-9)
+    tasks = 0.0
+    eager_uploads = 0.0
+    level_probs = np.zeros(len(conditions))
+    for c, (g, weight, _) in enumerate(components):
+        share = groups[g].count * weight  # expected number of workers of this kind
+        part = values[c * block : (c + 1) * block]
+        tasks += share * float(np.sum(part[:K]))
+        eager_uploads += share * float(part[K - 1])
+        level_probs += share * part[K:]
+    level_probs = np.clip(level_probs, 0.0, 1.0)
+    if problem.kind == "nested":
+        uploads = float(
+            sum((n - s) * p for (s, _, _), p in zip(conditions, level_probs, strict=True))
+        )
+        signals = tasks
+    else:
+        uploads, signals = eager_uploads, 0.0
+    levels = tuple((s, float(p)) for (s, _, _), p in zip(conditions, level_probs, strict=True))
+    return _Activity(tasks / n, uploads, signals, levels)
+
+
+def _slowdown_patterns(groups: Sequence[WorkerGroup]):
+    """Every assignment of worker counts to the slowdowns of each group, with its probability."""
+    per_group = []
+    for group in groups:
+        options = []
+        k = len(group.factors)
+        for counts in itertools.product(range(group.count + 1), repeat=k - 1):
+            last = group.count - sum(counts)
+            if last < 0:
+                continue
+            full = (*counts, last)
+            log_p = special.gammaln(group.count + 1) + sum(
+                special.xlogy(c, w) - special.gammaln(c + 1)
+                for c, w in zip(full, group.weights, strict=True)
+            )
+            options.append((math.exp(log_p), list(zip(group.factors, full, strict=True))))
+        per_group.append(options)
+    for combo in itertools.product(*per_group):
+        prob = math.prod(p for p, _ in combo)
+        classes: dict[float, int] = {}
+        for _, pairs in combo:
+            for factor, count in pairs:
+                classes[factor] = classes.get(factor, 0) + count
+        yield prob, classes
+
+
+def _activity_deterministic(problem: _Problem) -> _Activity:
+    """Deterministic tasks: each slowdown pattern gives one deterministic run."""
+    n, K, a = problem.n, problem.max_tasks, problem.model.shift
+    tasks = uploads = signals = 0.0
+    level_probs = dict.fromkeys((s for s, _, _ in problem.conditions), 0.0)
+    for prob, classes in _slowdown_patterns(problem.groups):
+        if prob == 0.0:
+            continue
+        finite = sorted((f, c) for f, c in classes.items() if math.isfinite(f) and c > 0)
+        best, level = math.inf, None
+        for s, m, need in problem.conditions:  # sorted by m: ties go to the smaller level
+            done = 0
+            for f, c in finite:
+                done += c
+                if done >= need:
+                    if m * a * f < best:
+                        best, level = m * a * f, s
+                    break
+        stop = best + problem.stop_offset
+        computed = sum(c * sum(1 for k in range(1, K + 1) if k * a * f <= stop) for f, c in finite)
+        tasks += prob * computed
+        if problem.kind == "nested":
+            signals += prob * computed
+            if level is not None:
+                uploads += prob * (n - level)
+                level_probs[level] += prob
+        else:
+            uploads += prob * sum(c for f, c in finite if K * a * f <= stop)
+            if level is not None:
+                level_probs[level] += prob
+    return _Activity(tasks / n, uploads, signals, tuple(level_probs.items()))
+
+
+def level_probabilities(
+    n: int, levels: Sequence[int] | Scheme, model: RuntimeModel
+) -> dict[int, float]:
+    """``P(the master decodes at level s)`` for each level ``s``; the rest of the probability is
+    :func:`failure_probability`. For GC(s) the single entry is ``P(latency < ∞)``."""
+    return dict(_activity(_problem(n, levels, model)).levels)
+
+
+def expected_tasks_per_worker(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> float:
+    """The expected number of tasks a worker computes before the master stops it,
+    ``E[min(N_i(T_stop), K)]`` averaged over the workers (see the module documentation)."""
+    return _activity(_problem(n, levels, model)).tasks_per_worker
+
+
+def expected_uploads(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> float:
+    """The expected number of gradient-sized uploads per iteration."""
+    return _activity(_problem(n, levels, model)).uploads
+
+
+def expected_signals(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> float:
+    """The expected number of progress signals per iteration (nested only; eager schemes send
+    none): one per task a worker computes before the stop."""
+    return _activity(_problem(n, levels, model)).signals
+
+
+def deterministic_latency(
+    n: int, levels: Sequence[int], unresponsive: int, task_time: float = 1.0
+) -> float:
+    """Closed form for tasks of fixed duration with ``σ`` unresponsive workers.
+
+    Every responsive worker finishes its ``k``-th task at ``k τ``, so level ``s`` is reached at
+    ``(s+1) τ`` if ``n − σ ≥ n − s``, i.e. ``s ≥ σ``. The nested code finishes after
+    ``s* + 1`` tasks with ``s* = min{s ∈ S : s ≥ σ}``; GC(s) (``S = {s}``) after ``s + 1`` tasks
+    if ``σ ≤ s`` and never otherwise (``inf``).
+    """
+    n = _check_n(n)
+    if (
+        isinstance(unresponsive, bool)
+        or not isinstance(unresponsive, int)
+        or not (0 <= unresponsive <= n)
+    ):
+        raise ValueError(
+            f"Argument 'unresponsive' must be an integer in [0, n] = [0, {n}], "
+            f"not {unresponsive!r}."
+        )
+    if not (isinstance(task_time, int | float) and 0 < task_time < math.inf):
+        raise ValueError(f"Argument 'task_time' must be positive and finite, not {task_time!r}.")
+    values = sorted(set(levels))
+    if not values or any(not isinstance(s, int) or not 0 <= s < n for s in values):
+        raise ValueError(f"Argument 'levels' must hold integers in [0, n) = [0, {n}).")
+    reachable = [s for s in values if s >= unresponsive]
+    return (reachable[0] + 1) * task_time if reachable else math.inf

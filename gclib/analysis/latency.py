@@ -1,0 +1,201 @@
+"""The latency distribution: CDF, mean, quantiles and the failure probability.
+
+Expected latency. ``E[T] = ∫₀^∞ P(T > t) dt``, integrated by adaptive Gauss–Kronrod (7, 15)
+quadrature on the pieces between the breakpoints ``k a f`` of the task-time distributions, up to a
+point ``X`` beyond which the rest is bounded in closed form: once every responsive worker has
+finished its ``K`` tasks nothing changes any more, so ``∫_X^∞ P(X < T < ∞) dt ≤
+Σ_i E[(F_{i,K} − X)⁺]`` with ``F_{i,K}`` the time worker ``i`` finishes its ``K``-th task. When
+``P(T = ∞) > 0`` (unresponsive workers beyond the tolerance with positive probability) the
+expected latency is ``inf``. With deterministic tasks (``μ = ∞``) ``P(T > t)`` is piecewise
+constant and the integral is a finite sum.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import optimize
+
+from gclib.analysis.dynamic_program import _never_probability, _survival_raw
+from gclib.analysis.problem import _Problem, _problem
+from gclib.analysis.quadrature import (
+    _KINK_ORDERS,
+    _breakpoints,
+    _earliest,
+    _integrate,
+    _tail_bound,
+    _time_scale,
+    _upper_limit,
+)
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme
+
+
+# ---------------------------------------------------------------------------------- latency
+def _check_times(t: object) -> np.ndarray:
+    try:
+        times = np.asarray(t, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Argument 't' must be a real number or an array of them, not {t!r}."
+        ) from None
+    if np.isnan(times).any():
+        raise ValueError("Argument 't' must not contain nan.")
+    return times
+
+
+def latency_cdf(
+    t: float | np.ndarray, n: int, levels: Sequence[int] | Scheme, model: RuntimeModel
+) -> np.ndarray:
+    """The exact distribution function ``P(latency ≤ t)``, element-wise over ``t``.
+
+    Args:
+        t: times (any shape).
+        n: the number of workers.
+        levels: the level set ``S`` of the nested code; ``[s]`` is GC(s) and ``[0]`` uncoded.
+            A :class:`~gclib.Scheme` (nested, gc, uncoded or ignore) is accepted too.
+        model: the runtime and straggler model; its communication costs shift the latency
+            (see the module documentation).
+
+    Returns:
+        An array of the shape of ``t`` (a 0-d array for a scalar ``t``).
+
+    Examples:
+        >>> import gclib
+        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> float(gclib.latency_cdf(10.0, 10, [0, 1, 2, 3, 4], model)) > 0.5
+        True
+    """
+    problem = _problem(n, levels, model)
+    times = _check_times(t)
+    raw = times - problem.latency_offset
+    survival = np.ones_like(raw)
+    positive = raw > 0
+    if positive.any():
+        survival[positive] = _survival_raw(problem, raw[positive])
+    return np.clip(1.0 - survival, 0.0, 1.0)
+
+
+def failure_probability(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> float:
+    """``P(latency = ∞)``: the probability that too many workers are unresponsive (slowdown
+    ``inf`` or crashed) for any level to be reached."""
+    return _never_probability(_problem(n, levels, model))
+
+
+@functools.lru_cache(maxsize=256)
+def _raw_mean(problem: _Problem) -> tuple[float, float]:
+    """``(E[T ; T < ∞], error bound)`` of the raw latency."""
+    never = _never_probability(problem)
+    if never >= 1.0:
+        return 0.0, 0.0
+    start = _earliest(problem)
+    if math.isinf(problem.model.rate):
+        edges = np.concatenate([[start], _breakpoints(problem, math.inf)])
+        edges = np.unique(edges[edges >= start])
+        if edges.size < 2:
+            return start * (1 - never), 0.0
+        mids = (edges[:-1] + edges[1:]) / 2
+        pieces = np.maximum(_survival_raw(problem, mids) - never, 0.0)
+        return start * (1 - never) + float(np.sum(pieces * np.diff(edges))), 0.0
+    scale = _time_scale(problem)
+    tail_tol = 1e-13 * scale
+    upper = _upper_limit(problem, tail_tol)
+    edges = np.concatenate([[start], _breakpoints(problem, upper, _KINK_ORDERS), [upper]])
+    edges = edges[edges >= start]
+
+    def integrand(t: np.ndarray) -> np.ndarray:
+        return np.maximum(_survival_raw(problem, t) - never, 0.0)[None]
+
+    value, error = _integrate(integrand, edges, abs_tol=1e-12 * scale)
+    return start * (1 - never) + float(value[0]), float(error[0]) + _tail_bound(problem, upper)
+
+
+def expected_latency(
+    n: int,
+    levels: Sequence[int] | Scheme,
+    model: RuntimeModel,
+    *,
+    conditional: bool = False,
+) -> float:
+    """The exact expected latency ``E[T] = ∫₀^∞ P(T > t) dt``.
+
+    Args:
+        n: the number of workers.
+        levels: the level set ``S``; ``[s]`` is GC(s), ``[0]`` uncoded; or a
+            :class:`~gclib.Scheme` (nested, gc, uncoded, ignore).
+        model: the runtime and straggler model.
+        conditional: return ``E[T | T < ∞]`` instead, the mean over the iterations that finish
+            (``inf`` if none does).
+
+    Returns:
+        The expected latency in model time units; ``math.inf`` when stragglers exceed the
+        tolerance with positive probability (see :func:`failure_probability`).
+
+    Examples:
+        >>> import gclib
+        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> round(gclib.expected_latency(10, [0, 1, 2, 3, 4], model), 2)
+        8.79
+    """
+    problem = _problem(n, levels, model)
+    never = _never_probability(problem)
+    if never >= 1.0 - 1e-12 or (never > 0.0 and not conditional):
+        return math.inf
+    value, _ = _raw_mean(problem)
+    if conditional:
+        value /= 1.0 - never
+    return value + problem.latency_offset
+
+
+def latency_quantile(
+    q: float | Sequence[float] | np.ndarray,
+    n: int,
+    levels: Sequence[int] | Scheme,
+    model: RuntimeModel,
+) -> float | np.ndarray:
+    """The ``q``-quantile ``inf{t : P(latency ≤ t) ≥ q}`` (``inf`` when ``q`` exceeds the
+    probability of finishing at all).
+
+    Args:
+        q: a probability in ``[0, 1]``, or an array of them.
+        n, levels, model: as in :func:`latency_cdf`.
+
+    Returns:
+        A float for a scalar ``q``, else an array of the shape of ``q``.
+    """
+    problem = _problem(n, levels, model)
+    probs = np.asarray(q, dtype=float)
+    if np.isnan(probs).any() or (probs < 0).any() or (probs > 1).any():
+        raise ValueError(f"Argument 'q' must hold probabilities in [0, 1], not {q!r}.")
+    finish = 1.0 - _never_probability(problem)
+    start = _earliest(problem)
+    result = np.empty(probs.shape)
+    for index, p in np.ndenumerate(probs):
+        result[index] = _raw_quantile(problem, float(p), finish, start)
+    result = result + problem.latency_offset
+    return float(result) if result.ndim == 0 else result
+
+
+def _raw_quantile(problem: _Problem, p: float, finish: float, start: float) -> float:
+    if p <= 0.0:
+        return start
+    if p > finish:
+        return math.inf
+
+    def cdf(t: float) -> float:
+        return 1.0 - float(_survival_raw(problem, np.array([t]))[0])
+
+    if math.isinf(problem.model.rate):
+        points = np.unique(np.concatenate([[start], _breakpoints(problem, math.inf)]))
+        values = 1.0 - _survival_raw(problem, points)
+        reached = np.nonzero(values >= p - 1e-14)[0]
+        return float(points[reached[0]]) if reached.size else math.inf
+    high = max(start, 0.0) + _time_scale(problem)
+    while cdf(high) < p:
+        high = 2 * high + _time_scale(problem)
+        if high > 1e12 * _time_scale(problem):
+            return math.inf
+    return float(optimize.brentq(lambda t: cdf(t) - p, start, high, xtol=1e-12, rtol=1e-12))

@@ -1,0 +1,109 @@
+"""A scheme reduced to what the exact theory needs.
+
+Notation. ``N_i(t)`` is the number of tasks worker ``i`` has finished by time ``t`` and
+``C_m(t) = #{i : N_i(t) ≥ m}``. A scheme is a list of *conditions* ``(s, m, c)``: the master can
+finish at level ``s`` as soon as ``C_m ≥ c``. The nested code with level set ``S`` has the
+conditions ``(s, s+1, n−s)`` for ``s ∈ S``; GC(s) has the single one ``(s, s+1, n−s)`` (uncoded is
+GC(0)); ignore-stragglers(s) has ``(s, 1, n−s)``. ``T = inf{t : some condition holds}`` is the
+*raw* latency.
+
+Communication costs (the same conventions as the simulator). A progress signal reaches the master
+``signal_cost`` after the task it reports, an upload ``upload_cost`` after it is sent; the
+master's messages (request, stop) take no time. The nested master decides at ``T + signal_cost``,
+stops every worker then, and the requested messages arrive ``upload_cost`` later: latency
+``T + signal_cost + upload_cost``, ``δ = signal_cost``, ``n − s`` uploads and one signal per
+computed task. GC(s), uncoded and ignore-stragglers upload eagerly: the master finishes when the
+``(n − s)``-th upload arrives, at ``T + upload_cost``, and stops everybody then
+(``δ = upload_cost``); every worker that finished its upload task by the stop has uploaded.
+Simultaneous events are resolved in favour of the smaller level (the simulator orders
+simultaneous events by the task count they report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gclib.model import RuntimeModel, WorkerGroup
+from gclib.schemes.parse import Scheme
+
+
+# ---------------------------------------------------------------------------------- problem
+@dataclass(frozen=True)
+class _Problem:
+    """A scheme reduced to what the theory needs.
+
+    ``conditions`` holds ``(s, m, c)``: finish at level ``s`` once ``C_m ≥ c``; sorted by ``m``
+    so that ties go to the smaller level.
+    """
+
+    n: int
+    kind: str  # "nested" or "eager"
+    conditions: tuple[tuple[int, int, int], ...]
+    model: RuntimeModel
+
+    @property
+    def max_tasks(self) -> int:
+        return max(m for _, m, _ in self.conditions)
+
+    @property
+    def groups(self) -> tuple[WorkerGroup, ...]:
+        return self.model.worker_groups(self.n)
+
+    @property
+    def latency_offset(self) -> float:
+        """Latency minus the raw latency ``T``."""
+        cost = self.model.upload_cost
+        return cost + self.model.signal_cost if self.kind == "nested" else cost
+
+    @property
+    def stop_offset(self) -> float:
+        """``δ``: the time from ``T`` to the moment the master stops the workers."""
+        return self.model.signal_cost if self.kind == "nested" else self.model.upload_cost
+
+
+def _check_n(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
+    return int(n)
+
+
+def _problem(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> _Problem:
+    n = _check_n(n)
+    if not isinstance(model, RuntimeModel):
+        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    model.check_workers(n)
+    if isinstance(levels, Scheme):
+        scheme = levels
+        if scheme.kind == "streaming":
+            raise ValueError(
+                "The streaming scheme has no exact theory here (its latency, the coverage "
+                "bound, depends on the cyclic placement); use gclib.simulate."
+            )
+        values = scheme.levels
+        kind = "nested" if scheme.kind == "nested" else "eager"
+    else:
+        if isinstance(levels, str | bytes) or not isinstance(levels, Sequence | np.ndarray):
+            raise ValueError(
+                f"Argument 'levels' must be a sequence of integers or a Scheme, not {levels!r}."
+            )
+        values = tuple(levels)
+        if not values:
+            raise ValueError("Argument 'levels' must name at least one level.")
+        kind = "nested" if len(set(values)) > 1 else "eager"
+        scheme = None
+    checked = []
+    for s in values:
+        if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < n:
+            raise ValueError(
+                f"Argument 'levels' must hold integers in [0, n) = [0, {n}), not {s!r}."
+            )
+        checked.append(int(s))
+    checked = sorted(set(checked))
+    if scheme is not None and scheme.kind == "ignore":
+        conditions = ((checked[0], 1, n - checked[0]),)
+    else:
+        conditions = tuple((s, s + 1, n - s) for s in checked)
+    return _Problem(n, kind, conditions, model)

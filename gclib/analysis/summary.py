@@ -1,0 +1,68 @@
+"""Every exact quantity of one scheme at once, and the deterministic closed form."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gclib.analysis.activity import _activity
+from gclib.analysis.dynamic_program import _never_probability
+from gclib.analysis.latency import expected_latency, latency_quantile
+from gclib.analysis.problem import _problem
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme
+
+
+# ---------------------------------------------------------------------------------- summary
+@dataclass(frozen=True)
+class LatencySummary:
+    """The exact theory of one scheme.
+
+    Attributes:
+        scheme: the scheme's name.
+        levels: its levels.
+        expected_latency: ``E[T]`` (``inf`` if ``failure_probability > 0``).
+        failure_probability: ``P(T = ∞)``.
+        quantiles: ``q → inf{t : P(T ≤ t) ≥ q}``.
+        tasks_per_worker: expected tasks a worker computes per iteration.
+        uploads_per_iteration: expected gradient-sized uploads per iteration.
+        signals_per_iteration: expected progress signals per iteration.
+        level_probabilities: ``s → P(decoded at level s)``.
+    """
+
+    scheme: str
+    levels: tuple[int, ...]
+    expected_latency: float
+    failure_probability: float
+    quantiles: dict[float, float]
+    tasks_per_worker: float
+    uploads_per_iteration: float
+    signals_per_iteration: float
+    level_probabilities: dict[int, float]
+
+
+def latency_summary(
+    n: int,
+    levels: Sequence[int] | Scheme,
+    model: RuntimeModel,
+    quantiles: Sequence[float] = (0.5, 0.95),
+) -> LatencySummary:
+    """Every exact quantity of one scheme at once (see :class:`LatencySummary`)."""
+    problem = _problem(n, levels, model)
+    if isinstance(levels, Scheme):
+        name = levels.name
+    else:
+        name = "nested" if problem.kind == "nested" else f"gc:{problem.conditions[0][0]}"
+    activity = _activity(problem)
+    values = latency_quantile(list(quantiles), n, levels, model) if quantiles else []
+    return LatencySummary(
+        scheme=name,
+        levels=tuple(s for s, _, _ in problem.conditions),
+        expected_latency=expected_latency(n, levels, model),
+        failure_probability=_never_probability(problem),
+        quantiles={float(q): float(v) for q, v in zip(quantiles, values, strict=True)},
+        tasks_per_worker=activity.tasks_per_worker,
+        uploads_per_iteration=activity.uploads,
+        signals_per_iteration=activity.signals,
+        level_probabilities=dict(activity.levels),
+    )
