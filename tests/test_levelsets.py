@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import gclib
+from gclib.schemes import NestedScheme
 
 REFERENCE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
 RARE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.05, slowdown=8.0)
@@ -20,7 +21,7 @@ def brute_force(n: int, size: int, model: gclib.RuntimeModel, s_max: int):
     """Every level set of ``size`` levels, scored directly by the exact theory."""
     scores = {}
     for levels in itertools.combinations(range(s_max + 1), size):
-        scheme = gclib.Scheme("nested", levels, s_max)
+        scheme = NestedScheme(levels, s_max)
         never = gclib.failure_probability(n, scheme, model)
         scores[levels] = (never, gclib.expected_latency(n, scheme, model, conditional=True))
     return scores

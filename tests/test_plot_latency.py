@@ -22,7 +22,8 @@ from gclib.plotting.latency import (
     theory_curves,
 )
 from gclib.plotting.style import new_figure, plot_series, scheme_label
-from gclib.schemes.parse import Scheme, resolve_schemes
+from gclib.schemes import GradientCodingScheme, NestedScheme
+from gclib.schemes.parse import resolve_schemes
 
 REFERENCE = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
 
@@ -47,8 +48,8 @@ def test_labels_and_level_sets_read_as_the_text_writes_them():
 def test_resolve_schemes_parses_names_and_drops_duplicates():
     schemes = resolve_schemes(["nested,gc:2", "gc:2", "uncoded"], s_max=4)
     assert [s.name for s in schemes] == ["nested", "gc:2", "uncoded"]
-    assert schemes[0] == Scheme("nested", (0, 1, 2, 3, 4), 4)
-    given = Scheme("gc", (3,), 4)
+    assert schemes[0] == NestedScheme((0, 1, 2, 3, 4), 4)
+    given = GradientCodingScheme(3, 4)
     assert resolve_schemes([given, "gc:3"], s_max=4) == (given,)
     with pytest.raises(ValueError, match="Argument 's_max'"):
         resolve_schemes("nested")
@@ -59,7 +60,7 @@ def test_resolve_schemes_parses_names_and_drops_duplicates():
     with pytest.raises(ValueError, match="below n = 4"):
         resolve_schemes(given, n=4)
     with pytest.raises(ValueError, match="names one scheme twice"):
-        resolve_schemes([Scheme("nested", (0, 1), 4), Scheme("nested", (0, 2), 4)])
+        resolve_schemes([NestedScheme((0, 1), 4), NestedScheme((0, 2), 4)])
 
 
 def test_theory_curves_equal_the_theory_point_by_point():

@@ -14,20 +14,45 @@ import zlib
 import pytest
 
 from gclib import Scheduler, Scheme
-from gclib.runtime.scheduler import Complete, Fail, RequestLevel, Resume, Status, Stop
+from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Status, Stop
+from gclib.schemes import (
+    Coded,
+    GradientCodingScheme,
+    IgnoreStragglersScheme,
+    NestedScheme,
+    Partial,
+    StreamingScheme,
+    UncodedScheme,
+    parse_scheme,
+)
 
 N = 6
 S_MAX = 3
 SCHEMES = [
-    Scheme("nested", (0, 1, 2, 3), S_MAX),
-    Scheme("nested", (1, 3), S_MAX),
-    Scheme("nested", (2,), S_MAX),
-    Scheme("gc", (2,), S_MAX),
-    Scheme("uncoded", (0,), S_MAX),
-    Scheme("ignore", (2,), S_MAX),
-    Scheme("ignore", (4,), S_MAX),
-    Scheme("streaming", (), S_MAX),
+    NestedScheme((0, 1, 2, 3), S_MAX),
+    NestedScheme((1, 3), S_MAX),
+    NestedScheme((2,), S_MAX),
+    GradientCodingScheme(2, S_MAX),
+    UncodedScheme(S_MAX),
+    IgnoreStragglersScheme(2, S_MAX),
+    IgnoreStragglersScheme(4, S_MAX),
+    StreamingScheme(S_MAX),
 ]
+
+
+def RequestLevel(level: int, workers) -> Request:
+    """The request of the level-``level`` messages of ``workers``."""
+    return Request(level, tuple((w, Coded(level)) for w in workers))
+
+
+def outcome_of(action: Complete) -> tuple:
+    """``(level, responders)`` of a completion."""
+    return action.level, action.responders
+
+
+def sources_of(action: Complete, n: int, s_max: int) -> dict[int, tuple[int, int]]:
+    """Partition → (worker, task) of a streaming completion."""
+    return {(w + c.task) % n: (w, c.task) for w, c in action.uses if isinstance(c, Partial)}
 
 
 def random_events(rng: random.Random, n: int, max_tasks: int) -> list[tuple[int, int]]:
@@ -48,13 +73,13 @@ def brute_force_decision(n: int, scheme: Scheme, events):
     sources: dict[int, tuple[int, int]] = {}
     for index, (w, k) in enumerate(events):
         arrivals.setdefault(k, []).append(w)
-        if scheme.kind == "streaming":
+        if isinstance(scheme, StreamingScheme):
             sources.setdefault((w + k - 1) % n, (w, k - 1))
             if len(sources) == n:
                 return index, None, dict(sources)
             continue
         for s in sorted(scheme.levels):
-            needed = 1 if scheme.kind == "ignore" else s + 1
+            needed = 1 if isinstance(scheme, IgnoreStragglersScheme) else s + 1
             ready = arrivals.get(needed, [])
             if len(ready) >= n - s:
                 return index, s, tuple(ready[: n - s])
@@ -79,23 +104,23 @@ def test_decisions_match_brute_force_on_random_orders(scheme):
                 continue
             decided += 1
             _, level, chosen = expected
-            if scheme.kind == "nested":
+            if isinstance(scheme, NestedScheme):
                 request, *rest = actions
                 assert request == RequestLevel(level, chosen)
                 stopped = {v for a in rest if isinstance(a, Stop) for v in a.workers}
                 assert stopped == set(range(N)) - set(chosen)
                 assert scheduler.status is Status.COLLECTING
                 for v in rng.sample(chosen, len(chosen))[:-1]:
-                    assert scheduler.message(v, level) == []
-                last = [v for v in chosen if v not in scheduler.received][0]
-                final = scheduler.message(last, level)
-                assert final[-1] == Complete(level, chosen)
+                    assert scheduler.message(v, Coded(level)) == []
+                last = [v for v in chosen if Coded(level) not in scheduler.received[v]][0]
+                final = scheduler.message(last, Coded(level))
+                assert outcome_of(final[-1]) == (level, chosen)
             else:
                 assert isinstance(actions[-1], Complete)
-                if scheme.kind == "streaming":
-                    assert actions[-1].sources == chosen
+                if isinstance(scheme, StreamingScheme):
+                    assert sources_of(actions[-1], N, S_MAX) == chosen
                 else:
-                    assert actions[-1] == Complete(level, chosen)
+                    assert outcome_of(actions[-1]) == (level, chosen)
                 stopped = {v for a in actions if isinstance(a, Stop) for v in a.workers}
                 assert stopped == set(range(N))
             assert scheduler.status is Status.COMPLETE
@@ -105,16 +130,16 @@ def test_decisions_match_brute_force_on_random_orders(scheme):
 
 
 def test_a_report_may_skip_tasks():
-    scheduler = Scheduler(4, Scheme("gc", (1,), 1))
+    scheduler = Scheduler(4, GradientCodingScheme(1, 1))
     assert scheduler.progress(0, 2) == []
     assert scheduler.arrivals[1] == [0] and scheduler.arrivals[2] == [0]
     scheduler.progress(1, 2)
     actions = scheduler.progress(2, 2)
-    assert actions[-1] == Complete(1, (0, 1, 2))
+    assert outcome_of(actions[-1]) == (1, (0, 1, 2))
 
 
 def test_stale_and_duplicate_events_are_ignored():
-    scheduler = Scheduler(3, Scheme("nested", (0, 1), 1))
+    scheduler = Scheduler(3, NestedScheme((0, 1), 1))
     scheduler.progress(0, 2)
     assert scheduler.progress(0, 1) == []  # stale
     assert scheduler.progress(0, 2) == []  # duplicate
@@ -125,8 +150,8 @@ def test_stale_and_duplicate_events_are_ignored():
     # losing a responder re-plans: level 1 from the two workers with two tasks
     assert scheduler.lost(2)[0] == RequestLevel(1, (0, 1))
     assert scheduler.lost(2) == []  # lost twice
-    assert scheduler.message(2, 0) == []  # a message of a lost worker at an old level
-    scheduler2 = Scheduler(3, Scheme("gc", (0,), 0))
+    assert scheduler.message(2, Coded(0)) == []  # a message of a lost worker at an old level
+    scheduler2 = Scheduler(3, GradientCodingScheme(0, 0))
     for w in range(3):
         scheduler2.progress(w, 1)
     assert scheduler2.done
@@ -136,7 +161,7 @@ def test_stale_and_duplicate_events_are_ignored():
 
 def _collecting(n=5, levels=(1, 2)):
     """Workers 0..3 reach 2 tasks (level 1 satisfied at worker 3), worker 4 reaches 1."""
-    scheduler = Scheduler(n, Scheme("nested", levels, max(levels)))
+    scheduler = Scheduler(n, NestedScheme(levels, max(levels)))
     for w in range(3):
         scheduler.progress(w, 2)
     scheduler.progress(4, 1)
@@ -148,25 +173,25 @@ def _collecting(n=5, levels=(1, 2)):
 
 def test_replanning_reuses_received_messages():
     scheduler = _collecting()
-    assert scheduler.message(1, 1) == []
-    assert scheduler.message(3, 1) == []
+    assert scheduler.message(1, Coded(1)) == []
+    assert scheduler.message(3, Coded(1)) == []
     scheduler.progress(4, 2)  # worker 4 was stopped but its report was on the way
     actions = scheduler.lost(0)
     # same level, the received messages first, then the new worker: only 2 and 4 are asked
     assert actions[0] == RequestLevel(1, (2, 4))
     assert scheduler.responders == (1, 3, 2, 4)
-    assert scheduler.message(2, 1) == []
-    assert scheduler.message(4, 1)[-1] == Complete(1, (1, 3, 2, 4))
+    assert scheduler.message(2, Coded(1)) == []
+    assert outcome_of(scheduler.message(4, Coded(1))[-1]) == (1, (1, 3, 2, 4))
 
 
 def test_losing_a_worker_whose_message_arrived_changes_nothing():
     scheduler = _collecting()
-    scheduler.message(0, 1)
+    scheduler.message(0, Coded(1))
     assert scheduler.lost(0) == []
     assert scheduler.status is Status.COLLECTING
     for w in (1, 2):
-        assert scheduler.message(w, 1) == []
-    assert scheduler.message(3, 1)[-1] == Complete(1, (0, 1, 2, 3))
+        assert scheduler.message(w, Coded(1)) == []
+    assert outcome_of(scheduler.message(3, Coded(1))[-1]) == (1, (0, 1, 2, 3))
 
 
 def test_resume_when_nothing_is_reachable_then_decide_again():
@@ -179,7 +204,7 @@ def test_resume_when_nothing_is_reachable_then_decide_again():
 
 
 def test_fail_when_no_level_can_be_reached():
-    scheduler = Scheduler(5, Scheme("nested", (1, 2), 2))
+    scheduler = Scheduler(5, NestedScheme((1, 2), 2))
     assert scheduler.lost(0) == []
     assert scheduler.lost(1) == []  # 3 live workers can still reach level 2
     actions = scheduler.lost(2)
@@ -193,9 +218,9 @@ def test_fail_when_no_level_can_be_reached():
     assert isinstance(collecting.lost(1)[-1], Fail)
 
 
-@pytest.mark.parametrize("kind", ["nested", "gc", "streaming"])
-def test_abort_fails_once_and_later_reports_change_nothing(kind):
-    scheme = Scheme(kind, () if kind == "streaming" else (1,), 1)
+@pytest.mark.parametrize("name", ["nested", "gc:1", "streaming"])
+def test_abort_fails_once_and_later_reports_change_nothing(name):
+    scheme = parse_scheme(name, 1)
     scheduler = Scheduler(4, scheme)
     scheduler.progress(0, 1)
     scheduler.progress(1, 2)  # worker 1 is done computing and stopped by nobody yet
@@ -205,24 +230,24 @@ def test_abort_fails_once_and_later_reports_change_nothing(kind):
     for worker in range(4):  # reports that would have completed the iteration
         assert scheduler.progress(worker, 2) == []
     assert scheduler.abort("again") == [] and scheduler.result == Fail("the deadline passed")
-    done = Scheduler(4, Scheme("gc", (0,), 1))
+    done = Scheduler(4, GradientCodingScheme(0, 1))
     for worker in range(4):
         done.progress(worker, 1)
     assert done.status is Status.COMPLETE and done.abort("late") == []
 
 
 def test_streaming_fails_only_when_a_partition_is_out_of_reach():
-    scheduler = Scheduler(5, Scheme("streaming", (), 1))
+    scheduler = Scheduler(5, StreamingScheme(1))
     assert scheduler.lost(0) == []  # partition 0 is also in worker 4's window
     assert isinstance(scheduler.lost(4)[-1], Fail)
-    scheduler = Scheduler(5, Scheme("streaming", (), 1))
+    scheduler = Scheduler(5, StreamingScheme(1))
     scheduler.progress(0, 1)  # partition 0 arrived from worker 0
     scheduler.lost(0)
     assert scheduler.lost(4) == []
 
 
 def usable_count(n, scheme, progress, alive, received, level):
-    needed = 1 if scheme.kind == "ignore" else level + 1
+    needed = 1 if isinstance(scheme, IgnoreStragglersScheme) else level + 1
     return sum(
         1 for w in range(n) if progress[w] >= needed and (alive[w] or received.get(w) == level)
     )
@@ -251,7 +276,7 @@ def test_random_runs_with_losses_keep_the_invariants(scheme):
                 level = requested.pop(w)
                 if alive[w]:
                     received[w] = level
-                    actions = scheduler.message(w, level)
+                    actions = scheduler.message(w, Coded(level))
                 else:
                     actions = []
             else:
@@ -260,7 +285,7 @@ def test_random_runs_with_losses_keep_the_invariants(scheme):
                 progress[w] += 1
                 actions = scheduler.progress(w, progress[w])
             for action in actions:
-                if isinstance(action, RequestLevel):
+                if isinstance(action, Request):
                     assert len(set(action.workers)) == len(action.workers)
                     for v in action.workers:
                         assert alive[v] and received.get(v) != action.level
@@ -268,9 +293,9 @@ def test_random_runs_with_losses_keep_the_invariants(scheme):
                 elif isinstance(action, Complete):
                     level, chosen = action.level, action.responders
                     assert len(chosen) == N - level
-                    needed = 1 if scheme.kind == "ignore" else level + 1
+                    needed = 1 if isinstance(scheme, IgnoreStragglersScheme) else level + 1
                     assert all(progress[v] >= needed for v in chosen)
-                    if scheme.kind == "nested":
+                    if isinstance(scheme, NestedScheme):
                         assert all(received.get(v) == level for v in chosen)
                     outcomes.add("complete")
                 elif isinstance(action, Fail):
@@ -283,27 +308,27 @@ def test_random_runs_with_losses_keep_the_invariants(scheme):
                     )
                     outcomes.add("fail")
                 elif isinstance(action, Resume):
-                    assert scheme.kind == "nested"
+                    assert isinstance(scheme, NestedScheme)
                     assert all(
                         usable_count(N, scheme, progress, alive, received, s) < N - s
                         for s in scheme.levels
                     )
                     outcomes.add("resume")
     assert "complete" in outcomes and "fail" in outcomes
-    if scheme.kind == "nested":
+    if isinstance(scheme, NestedScheme):
         assert "resume" in outcomes
 
 
 def test_error_paths():
     with pytest.raises(ValueError, match="'n'"):
-        Scheduler(0, Scheme("uncoded", (0,), 0))
+        Scheduler(0, UncodedScheme(0))
     with pytest.raises(ValueError, match="below n"):
-        Scheduler(3, Scheme("gc", (3,), 3))
+        Scheduler(3, GradientCodingScheme(3, 3))
     with pytest.raises(ValueError, match="below n"):
-        Scheduler(3, Scheme("ignore", (3,), 1))
+        Scheduler(3, IgnoreStragglersScheme(3, 1))
     with pytest.raises(ValueError, match="'s_max'"):
-        Scheduler(3, Scheme("streaming", (), 3))
-    scheduler = Scheduler(4, Scheme("gc", (1,), 2))
+        Scheduler(3, StreamingScheme(3))
+    scheduler = Scheduler(4, GradientCodingScheme(1, 2))
     with pytest.raises(ValueError, match="'worker'"):
         scheduler.progress(4, 1)
     with pytest.raises(ValueError, match="'worker'"):
@@ -313,4 +338,4 @@ def test_error_paths():
     with pytest.raises(ValueError, match="'tasks_done'"):
         scheduler.progress(0, 0)
     with pytest.raises(ValueError, match="coded messages"):
-        scheduler.message(0, 1)
+        scheduler.message(0, Coded(1))

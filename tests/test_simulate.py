@@ -10,6 +10,12 @@ import pytest
 
 import gclib
 from gclib import ModelSample, RuntimeModel, Scheme, parse_schemes
+from gclib.schemes import (
+    GradientCodingScheme,
+    IgnoreStragglersScheme,
+    NestedScheme,
+    StreamingScheme,
+)
 
 S_MAX = 3
 N = 7
@@ -62,9 +68,9 @@ def brute_force(scheme: Scheme, finish: np.ndarray) -> float:
     def kth_time(task: int, count: int) -> float:
         return sorted(finish[i, task] for i in range(n))[count - 1]
 
-    if scheme.kind in ("gc", "uncoded", "nested"):
+    if isinstance(scheme, GradientCodingScheme | NestedScheme):
         return min(kth_time(s, n - s) for s in scheme.levels)
-    if scheme.kind == "ignore":
+    if isinstance(scheme, IgnoreStragglersScheme):
         return kth_time(0, n - scheme.levels[0])
     # streaming: a partition is covered by the first worker to compute it
     covered = {}
@@ -118,7 +124,7 @@ def test_deterministic_closed_form_from_chosen_task_times():
         times[:sigma] = np.inf
         sample = ModelSample.from_task_times(times)
         result = gclib.simulate_sample(
-            [Scheme("nested", levels, 5)] + [Scheme("gc", (s,), 5) for s in levels], sample
+            [NestedScheme(levels, 5)] + [GradientCodingScheme(s, 5) for s in levels], sample
         )
         assert result["nested"].latency[0] == gclib.deterministic_latency(n, levels, sigma)
         for s in levels:
@@ -131,10 +137,8 @@ def test_activity_counts_on_a_hand_made_iteration():
     n = 4
     times = np.array([[i + 1.0] * 3 for i in range(n)])
     sample = ModelSample.from_task_times(times)
-    nested = Scheme("nested", (0, 1, 2), 2)
-    result = gclib.simulate_sample(
-        [nested, Scheme("gc", (1,), 2), Scheme("streaming", (), 2)], sample
-    )
+    nested = NestedScheme((0, 1, 2), 2)
+    result = gclib.simulate_sample([nested, GradientCodingScheme(1, 2), StreamingScheme(2)], sample)
     # level 0 needs all 4 first tasks: t = 4; level 1 needs 3 workers with 2 tasks: t = 6;
     # level 2 needs 2 workers with 3 tasks: t = 6 → nested stops at 4 with level 0
     assert result["nested"].latency[0] == 4.0
@@ -155,7 +159,7 @@ def test_activity_counts_on_a_hand_made_iteration():
 def test_ignore_is_the_first_task_order_statistic():
     model = MODELS[0]
     sample = model.sample(N, 1, np.random.default_rng(4), size=500)
-    result = gclib.simulate_sample([Scheme("ignore", (2,), S_MAX)], sample)
+    result = gclib.simulate_sample([IgnoreStragglersScheme(2, S_MAX)], sample)
     first = sample.task_times[:, :, 0]
     assert np.array_equal(result["ignore:2"].latency, np.sort(first, axis=1)[:, N - 3])
     assert np.all(result["ignore:2"].uploads >= N - 2)
@@ -204,6 +208,6 @@ def test_invalid_arguments():
         gclib.simulate(N, "nested", None, 10, rng=1, s_max=2)
     sample = model.sample(N, 2, np.random.default_rng(0), size=3)
     with pytest.raises(ValueError, match="tasks"):
-        gclib.simulate_sample([Scheme("gc", (3,), 3)], sample)
+        gclib.simulate_sample([GradientCodingScheme(3, 3)], sample)
     with pytest.raises(ValueError, match="'sample'"):
-        gclib.simulate_sample([Scheme("gc", (1,), 3)], np.ones((3, 2)))
+        gclib.simulate_sample([GradientCodingScheme(1, 3)], np.ones((3, 2)))

@@ -17,7 +17,8 @@ import pytest
 from scipy import stats
 
 import gclib
-from gclib import RuntimeModel, Scheme
+from gclib import RuntimeModel
+from gclib.schemes import IgnoreStragglersScheme, NestedScheme, StreamingScheme
 
 REFERENCE = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
 ALL_LEVELS = [0, 1, 2, 3, 4]
@@ -133,7 +134,7 @@ def test_cdf_matches_brute_force_enumeration(n, levels, model):
 
 def test_ignore_cdf_matches_brute_force():
     model = RuntimeModel(0.5, 1.0, straggler_prob=0.4, slowdown=5.0)
-    scheme = Scheme("ignore", (2,), 1)
+    scheme = IgnoreStragglersScheme(2, 1)
     for t in [0.7, 1.5, 3.0, 6.0]:
         expected = brute_force_cdf(t, 5, [(1, 3)], model)
         assert float(gclib.latency_cdf(t, 5, scheme, model)) == pytest.approx(expected, abs=1e-12)
@@ -195,7 +196,7 @@ def test_crashes_failure_probability_and_conditional_mean():
 def test_ignore_stragglers_against_monte_carlo():
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
     raw, _ = sampled_raw_latency(model, 10, [2], 100_000, seed=5, kind="ignore")
-    assert_close_to_sample(gclib.expected_latency(10, Scheme("ignore", (2,), 4), model), raw)
+    assert_close_to_sample(gclib.expected_latency(10, IgnoreStragglersScheme(2, 4), model), raw)
 
 
 # ------------------------------------------------------------------------ infinities, closed forms
@@ -256,7 +257,7 @@ def test_communication_costs_shift_the_latency():
     assert gclib.expected_latency(10, [2], costs) == pytest.approx(
         gclib.expected_latency(10, [2], REFERENCE) + 0.4
     )
-    nested_single = Scheme("nested", (2,), 4)
+    nested_single = NestedScheme((2,), 4)
     assert gclib.expected_latency(10, nested_single, costs) == pytest.approx(
         gclib.expected_latency(10, [2], REFERENCE) + 0.5
     )
@@ -368,7 +369,7 @@ def test_invalid_arguments_raise_value_error():
     with pytest.raises(ValueError, match="stragglers"):
         gclib.expected_latency(3, [0], RuntimeModel(1.0, 1.0, stragglers=4))
     with pytest.raises(ValueError, match="streaming"):
-        gclib.expected_latency(5, Scheme("streaming", (), 2), REFERENCE)
+        gclib.expected_latency(5, StreamingScheme(2), REFERENCE)
     with pytest.raises(ValueError, match="'t'"):
         gclib.latency_cdf([1.0, math.nan], 5, [0], REFERENCE)
     with pytest.raises(ValueError, match="'q'"):

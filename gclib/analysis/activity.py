@@ -92,8 +92,16 @@ def _activity(problem: _Problem) -> _Activity:
     return _activity_continuous(problem)
 
 
+def _requested_uploads(problem: _Problem) -> np.ndarray:
+    """Uploads the master asks for when it decides at each condition's level."""
+    levels = np.array([s for s, _, _ in problem.conditions])
+    known = np.zeros((levels.size, problem.n), dtype=int)
+    return problem.scheme.requested_uploads(problem.n, levels, known).astype(float)
+
+
 def _activity_continuous(problem: _Problem) -> _Activity:
     n, K, model = problem.n, problem.max_tasks, problem.model
+    scheme = problem.scheme
     delta = problem.stop_offset
     groups = problem.groups
     conditions = problem.conditions
@@ -163,16 +171,12 @@ def _activity_continuous(problem: _Problem) -> _Activity:
         share = groups[g].count * weight  # expected number of workers of this kind
         part = values[c * block : (c + 1) * block]
         tasks += share * float(np.sum(part[:K]))
-        eager_uploads += share * float(part[K - 1])
+        eager_uploads += share * sum(float(part[k - 1]) for k in scheme.eager_tasks)
         level_probs += share * part[K:]
     level_probs = np.clip(level_probs, 0.0, 1.0)
-    if problem.kind == "nested":
-        uploads = float(
-            sum((n - s) * p for (s, _, _), p in zip(conditions, level_probs, strict=True))
-        )
-        signals = tasks
-    else:
-        uploads, signals = eager_uploads, 0.0
+    requested = _requested_uploads(problem)
+    uploads = eager_uploads + float(np.dot(requested, level_probs))
+    signals = tasks if scheme.signals else 0.0
     levels = tuple((s, float(p)) for (s, _, _), p in zip(conditions, level_probs, strict=True))
     return _Activity(tasks / n, uploads, signals, levels)
 
@@ -206,6 +210,9 @@ def _slowdown_patterns(groups: Sequence[WorkerGroup]):
 def _activity_deterministic(problem: _Problem) -> _Activity:
     """Deterministic tasks: each slowdown pattern gives one deterministic run."""
     n, K, a = problem.n, problem.max_tasks, problem.model.shift
+    scheme = problem.scheme
+    levels = [s for s, _, _ in problem.conditions]
+    requested = dict(zip(levels, _requested_uploads(problem), strict=True))
     tasks = uploads = signals = 0.0
     level_probs = dict.fromkeys((s for s, _, _ in problem.conditions), 0.0)
     for prob, classes in _slowdown_patterns(problem.groups):
@@ -224,15 +231,13 @@ def _activity_deterministic(problem: _Problem) -> _Activity:
         stop = best + problem.stop_offset
         computed = sum(c * sum(1 for k in range(1, K + 1) if k * a * f <= stop) for f, c in finite)
         tasks += prob * computed
-        if problem.kind == "nested":
+        if scheme.signals:
             signals += prob * computed
-            if level is not None:
-                uploads += prob * (n - level)
-                level_probs[level] += prob
-        else:
-            uploads += prob * sum(c for f, c in finite if K * a * f <= stop)
-            if level is not None:
-                level_probs[level] += prob
+        for k in scheme.eager_tasks:
+            uploads += prob * sum(c for f, c in finite if k * a * f <= stop)
+        if level is not None:
+            uploads += prob * requested[level]
+            level_probs[level] += prob
     return _Activity(tasks / n, uploads, signals, tuple(level_probs.items()))
 
 

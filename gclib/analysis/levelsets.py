@@ -19,7 +19,7 @@ import numpy as np
 
 from gclib.analysis.latency import expected_latency, failure_probability
 from gclib.model import RuntimeModel
-from gclib.schemes.parse import Scheme
+from gclib.schemes.coded import NestedScheme
 
 __all__ = ["LevelSetChoice", "best_level_set", "best_level_sets"]
 
@@ -73,7 +73,7 @@ class _Objective:
 
     def __call__(self, levels: tuple[int, ...]) -> tuple[float, float]:
         if levels not in self.cache:
-            scheme = Scheme("nested", levels, self.s_max)
+            scheme = NestedScheme(levels, self.s_max)
             never = failure_probability(self.n, scheme, self.model)
             mean = expected_latency(self.n, scheme, self.model, conditional=True)
             # P(T = ∞) depends on max S only; rounding keeps last-bit noise from deciding

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gclib.model import RuntimeModel, WorkerGroup
-from gclib.schemes.parse import Scheme
+from gclib.schemes.base import Scheme
+from gclib.schemes.coded import GradientCodingScheme, NestedScheme
 
 
 # ---------------------------------------------------------------------------------- problem
@@ -40,7 +41,7 @@ class _Problem:
     """
 
     n: int
-    kind: str  # "nested" or "eager"
+    scheme: Scheme
     conditions: tuple[tuple[int, int, int], ...]
     model: RuntimeModel
 
@@ -55,13 +56,12 @@ class _Problem:
     @property
     def latency_offset(self) -> float:
         """Latency minus the raw latency ``T``."""
-        cost = self.model.upload_cost
-        return cost + self.model.signal_cost if self.kind == "nested" else cost
+        return self.scheme.latency_offset(self.model)
 
     @property
     def stop_offset(self) -> float:
         """``δ``: the time from ``T`` to the moment the master stops the workers."""
-        return self.model.signal_cost if self.kind == "nested" else self.model.upload_cost
+        return self.scheme.stop_offset(self.model)
 
 
 def _check_n(n: object) -> int:
@@ -70,40 +70,39 @@ def _check_n(n: object) -> int:
     return int(n)
 
 
-def _problem(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> _Problem:
-    n = _check_n(n)
-    if not isinstance(model, RuntimeModel):
-        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
-    model.check_workers(n)
+def as_scheme(levels: Sequence[int] | Scheme, n: int) -> Scheme:
+    """The scheme meant by a level list: one level ``[s]`` is GC(s) (``[0]`` uncoded), several
+    are the nested code with that level set; a :class:`~gclib.Scheme` is returned as it is."""
     if isinstance(levels, Scheme):
-        scheme = levels
-        if scheme.kind == "streaming":
-            raise ValueError(
-                "The streaming scheme has no exact theory here (its latency, the coverage "
-                "bound, depends on the cyclic placement); use gclib.simulate."
-            )
-        values = scheme.levels
-        kind = "nested" if scheme.kind == "nested" else "eager"
-    else:
-        if isinstance(levels, str | bytes) or not isinstance(levels, Sequence | np.ndarray):
-            raise ValueError(
-                f"Argument 'levels' must be a sequence of integers or a Scheme, not {levels!r}."
-            )
-        values = tuple(levels)
-        if not values:
-            raise ValueError("Argument 'levels' must name at least one level.")
-        kind = "nested" if len(set(values)) > 1 else "eager"
-        scheme = None
-    checked = []
+        return levels
+    if isinstance(levels, str | bytes) or not isinstance(levels, Sequence | np.ndarray):
+        raise ValueError(
+            f"Argument 'levels' must be a sequence of integers or a Scheme, not {levels!r}."
+        )
+    values = tuple(levels)
+    if not values:
+        raise ValueError("Argument 'levels' must name at least one level.")
     for s in values:
         if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < n:
             raise ValueError(
                 f"Argument 'levels' must hold integers in [0, n) = [0, {n}), not {s!r}."
             )
-        checked.append(int(s))
-    checked = sorted(set(checked))
-    if scheme is not None and scheme.kind == "ignore":
-        conditions = ((checked[0], 1, n - checked[0]),)
-    else:
-        conditions = tuple((s, s + 1, n - s) for s in checked)
-    return _Problem(n, kind, conditions, model)
+    checked = tuple(sorted({int(s) for s in values}))
+    if len(checked) == 1:
+        return GradientCodingScheme(checked[0], checked[0])
+    return NestedScheme(checked, checked[-1])
+
+
+def _problem(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> _Problem:
+    n = _check_n(n)
+    if not isinstance(model, RuntimeModel):
+        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    model.check_workers(n)
+    scheme = as_scheme(levels, n)
+    scheme.check_workers(n)
+    conditions = scheme.conditions(n)
+    if conditions is None:
+        raise ValueError(
+            f"The {scheme.label} scheme's latency is not reached by the dynamic program."
+        )
+    return _Problem(n, scheme, conditions, model)

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gclib.model import ModelSample, RuntimeModel
-from gclib.runtime.scheduler import Complete, Fail, RequestLevel, Resume, Scheduler
-from gclib.schemes.parse import Scheme, resolve_schemes
+from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler
+from gclib.schemes.base import Contribution, Scheme
+from gclib.schemes.parse import resolve_schemes
 
 __all__ = ["SchemeSimulation", "simulate", "simulate_sample"]
 
@@ -118,17 +119,21 @@ class SchemeSimulation:
 
 
 # ------------------------------------------------------------------------------- validation
-def _costs(model: RuntimeModel | None) -> tuple[float, float]:
+_NO_COSTS = RuntimeModel(1.0, 1.0)
+
+
+def _costs_model(model: RuntimeModel | None) -> RuntimeModel:
+    """The model whose communication costs apply (``None``: no costs)."""
     if model is None:
-        return 0.0, 0.0
+        return _NO_COSTS
     if not isinstance(model, RuntimeModel):
         raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
-    return model.upload_cost, model.signal_cost
+    return model
 
 
 # ---------------------------------------------------------------------------- shared outputs
 def _activity(
-    scheme: Scheme, finish: np.ndarray, stop: np.ndarray, level: np.ndarray
+    scheme: Scheme, finish: np.ndarray, raw: np.ndarray, stop: np.ndarray, level: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tasks per worker, uploads and signals of each iteration, given the stop times."""
     K = scheme.tasks_per_worker
@@ -138,55 +143,27 @@ def _activity(
     done = (window <= stop[:, None, None]) & np.isfinite(window)
     tasks = np.count_nonzero(done, axis=2)
     total = tasks.sum(axis=1)
-    if scheme.kind == "nested":
-        uploads = np.where(level >= 0, n - level, 0)
-        signals = total
-    elif scheme.kind == "streaming":
-        uploads, signals = total, np.zeros_like(total)
-    else:
-        uploads, signals = np.count_nonzero(done[:, :, K - 1], axis=1), np.zeros_like(total)
+    eager = [k - 1 for k in scheme.eager_tasks]
+    uploads = np.count_nonzero(done[:, :, eager], axis=(1, 2)) if eager else np.zeros_like(total)
+    if scheme.requests:
+        known = np.count_nonzero((window <= raw[:, None, None]) & np.isfinite(window), axis=2)
+        uploads = uploads + scheme.requested_uploads(n, level, known)
+    signals = total if scheme.signals else np.zeros_like(total)
     dtype = np.min_scalar_type(K)
     return tasks.astype(dtype), uploads.astype(np.int64), signals.astype(np.int64)
 
 
-def _order_statistic(values: np.ndarray, rank: int) -> np.ndarray:
-    """The ``rank``-th smallest (1-based) along the last axis."""
-    return np.partition(values, rank - 1, axis=-1)[..., rank - 1]
-
-
 # ---------------------------------------------------------------------------- vectorized path
 def _vectorized(
-    scheme: Scheme, finish: np.ndarray, upload_cost: float, signal_cost: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Latency, level and stop time of each iteration from the finish times ``(I, n, tasks)``."""
-    n = finish.shape[1]
-    kind = scheme.kind
-    if kind == "streaming":
-        window = scheme.s_max + 1
-        # partition j arrives first from worker (j − k) mod n as its task k (0-based)
-        arrivals = np.stack([np.roll(finish[:, :, k], k, axis=1) for k in range(window)])
-        raw = arrivals.min(axis=0).max(axis=1)
-        level = np.full(raw.shape, -1)
-        stop = latency = raw + upload_cost
-    elif kind == "ignore":
-        s = scheme.levels[0]
-        raw = _order_statistic(finish[:, :, 0], n - s)
-        level = np.where(np.isfinite(raw), s, -1)
-        stop = latency = raw + upload_cost
-    else:
-        per_level = np.stack([_order_statistic(finish[:, :, s], n - s) for s in scheme.levels])
-        # argmin takes the first minimum: simultaneous completions go to the smaller level
-        best = np.argmin(per_level, axis=0)
-        raw = np.take_along_axis(per_level, best[None], axis=0)[0]
-        level = np.where(np.isfinite(raw), np.asarray(scheme.levels)[best], -1)
-        if kind == "nested":
-            stop = raw + signal_cost
-            latency = stop + upload_cost
-        else:
-            stop = latency = raw + upload_cost
-    latency = np.where(np.isfinite(raw), latency, np.inf)
-    stop = np.where(np.isfinite(raw), stop, np.inf)
-    return latency, level, stop
+    scheme: Scheme, finish: np.ndarray, model: RuntimeModel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Latency, level, stop time and raw latency of each iteration from the finish times
+    ``(I, n, tasks)``."""
+    raw, level = scheme.sample_raw(finish)
+    finite = np.isfinite(raw)
+    stop = np.where(finite, raw + scheme.stop_offset(model), np.inf)
+    latency = np.where(finite, stop + scheme.collect_time(model), np.inf)
+    return latency, level, stop, raw
 
 
 # -------------------------------------------------------------------------- event-driven path
@@ -198,46 +175,49 @@ def _run_iteration(
     finish: np.ndarray,
     crashed: np.ndarray,
     loss_times: np.ndarray,
-    upload_cost: float,
-    signal_cost: float,
+    model: RuntimeModel,
 ) -> tuple[float, int, float]:
     """Replay one iteration through the Scheduler; returns ``(latency, level, stop time)``."""
     n = finish.shape[0]
     scheduler = Scheduler(n, scheme)
-    K = scheme.tasks_per_worker
-    if scheme.kind == "nested":
-        reports = [(k, signal_cost) for k in range(1, K + 1)]
-    elif scheme.uploads_each_task:
-        reports = [(k, upload_cost) for k in range(1, K + 1)]
-    else:  # eager: one upload after the last task, which also reports the progress
-        reports = [(K, upload_cost)]
-    events: list[tuple[float, int, int, int]] = []
+    upload_cost, signal_cost = model.upload_cost, model.signal_cost
+    reports = []
+    for k in range(1, scheme.tasks_per_worker + 1):
+        if scheme.eager_upload(k) is not None:
+            reports.append((k, upload_cost))
+        elif scheme.signals:
+            reports.append((k, signal_cost))
+    # (time, kind, task count, worker, sequence): simultaneous events are handled in the order
+    # losses, progress (fewer tasks first), messages
+    events: list[tuple[float, int, int, int, int]] = []
+    contributions: dict[int, Contribution] = {}
     for worker in range(n):
         if crashed[worker]:
-            events.append((float(loss_times[worker]), _LOST, 0, worker))
+            events.append((float(loss_times[worker]), _LOST, 0, worker, 0))
         for k, delay in reports:
             time = float(finish[worker, k - 1])
             if math.isfinite(time):
-                events.append((time + delay, _PROGRESS, k, worker))
+                events.append((time + delay, _PROGRESS, k, worker, 0))
     heapq.heapify(events)
-    # a progress event sorts by (time, task count, worker); losses and messages come first
     stopped = [False] * n
     stop_time = math.inf
     while events:
-        time, kind, tasks, worker = heapq.heappop(events)
+        time, kind, tasks, worker, sequence = heapq.heappop(events)
         if kind == _LOST:
             actions = scheduler.lost(worker)
         elif kind == _MESSAGE:
-            actions = scheduler.message(worker, tasks)
+            actions = scheduler.message(worker, contributions[sequence])
         else:
             if stopped[worker]:
                 continue  # a stopped worker computes nothing more
             actions = scheduler.progress(worker, tasks)
         for action in actions:
-            if isinstance(action, RequestLevel):
+            if isinstance(action, Request):
                 stop_time = min(stop_time, time)
-                for w in action.workers:
-                    heapq.heappush(events, (time + upload_cost, _MESSAGE, action.level, w))
+                for w, contribution in action.requests:
+                    contributions[len(contributions) + 1] = contribution
+                    entry = (time + upload_cost, _MESSAGE, 0, w, len(contributions))
+                    heapq.heappush(events, entry)
             elif isinstance(action, Complete):
                 stop_time = min(stop_time, time)
                 level = -1 if action.level is None else action.level
@@ -259,10 +239,9 @@ def _event_driven(
     scheme: Scheme,
     finish: np.ndarray,
     sample: ModelSample,
-    upload_cost: float,
-    signal_cost: float,
+    model: RuntimeModel,
     loss_scale: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     iterations = finish.shape[0]
     latency = np.empty(iterations)
     level = np.empty(iterations, dtype=int)
@@ -271,11 +250,11 @@ def _event_driven(
     losses = np.asarray(sample.crash_fraction).reshape(iterations, -1) * loss_scale
     for i in range(iterations):
         latency[i], level[i], stop[i] = _run_iteration(
-            scheme, finish[i], crashed[i], losses[i], upload_cost, signal_cost
+            scheme, finish[i], crashed[i], losses[i], model
         )
     # an iteration that never finishes keeps every worker busy with its whole window
     stop = np.where(np.isinf(latency), np.inf, stop)
-    return latency, level, stop
+    return latency, level, stop, latency - scheme.latency_offset(model)
 
 
 # ------------------------------------------------------------------------------- entry points
@@ -283,20 +262,17 @@ def _simulate_finish(
     schemes: Sequence[Scheme],
     finish: np.ndarray,
     sample: ModelSample,
-    upload_cost: float,
-    signal_cost: float,
+    model: RuntimeModel,
     method: str,
     loss_scale: float,
 ) -> dict[str, tuple[np.ndarray, ...]]:
     out = {}
     for scheme in schemes:
         if method == "vectorized":
-            latency, level, stop = _vectorized(scheme, finish, upload_cost, signal_cost)
+            latency, level, stop, raw = _vectorized(scheme, finish, model)
         else:
-            latency, level, stop = _event_driven(
-                scheme, finish, sample, upload_cost, signal_cost, loss_scale
-            )
-        tasks, uploads, signals = _activity(scheme, finish, stop, level)
+            latency, level, stop, raw = _event_driven(scheme, finish, sample, model, loss_scale)
+        tasks, uploads, signals = _activity(scheme, finish, raw, stop, level)
         out[scheme.name] = (latency, level.astype(np.int16), tasks, uploads, signals)
     return out
 
@@ -330,7 +306,7 @@ def simulate_sample(
     if not isinstance(sample, ModelSample):
         raise ValueError(f"Argument 'sample' must be a ModelSample, not {type(sample).__name__}.")
     method = _check_method(method)
-    upload_cost, signal_cost = _costs(model)
+    costs = _costs_model(model)
     times = np.asarray(sample.task_times, dtype=float)
     if times.ndim == 2:
         times = times[None]
@@ -347,7 +323,7 @@ def simulate_sample(
         )
     loss_scale = model.mean_task_time if model is not None else 1.0
     finish = np.cumsum(times, axis=-1)
-    raw = _simulate_finish(schemes, finish, sample, upload_cost, signal_cost, method, loss_scale)
+    raw = _simulate_finish(schemes, finish, sample, costs, method, loss_scale)
     return {name: SchemeSimulation(s, n, *raw[name]) for s, name in zip(schemes, raw, strict=True)}
 
 
@@ -410,7 +386,6 @@ def simulate(
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     tasks = max(s.tasks_per_worker for s in schemes)
     chunk = max(1, _CHUNK_ENTRIES // (n * tasks))
-    upload_cost, signal_cost = model.upload_cost, model.signal_cost
     parts: dict[str, list[tuple[np.ndarray, ...]]] = {s.name: [] for s in schemes}
     starts = range(0, int(iterations), chunk)
     bar = None
@@ -423,9 +398,7 @@ def simulate(
             size = min(chunk, int(iterations) - start)
             sample = model.sample(n, tasks, generator, size=size)
             finish = np.cumsum(sample.task_times, axis=-1)
-            raw = _simulate_finish(
-                schemes, finish, sample, upload_cost, signal_cost, method, model.mean_task_time
-            )
+            raw = _simulate_finish(schemes, finish, sample, model, method, model.mean_task_time)
             for name, values in raw.items():
                 parts[name].append(values)
             if bar is not None:

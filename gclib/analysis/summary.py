@@ -49,10 +49,7 @@ def latency_summary(
 ) -> LatencySummary:
     """Every exact quantity of one scheme at once (see :class:`LatencySummary`)."""
     problem = _problem(n, levels, model)
-    if isinstance(levels, Scheme):
-        name = levels.name
-    else:
-        name = "nested" if problem.kind == "nested" else f"gc:{problem.conditions[0][0]}"
+    name = problem.scheme.name
     activity = _activity(problem)
     values = latency_quantile(list(quantiles), n, levels, model) if quantiles else []
     return LatencySummary(

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gclib.analysis.prediction import Prediction, predict
 from gclib.cli.options import (
     UsageError,
     add_model_arguments,
@@ -36,10 +37,9 @@ from gclib.cli.options import (
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme
 
-__all__ = ["add_parser", "run", "SchemeRun", "Prediction", "predict"]
+__all__ = ["add_parser", "run", "SchemeRun"]
 
 _DEFAULT_SCHEMES = "nested,uncoded,gc:2,gc:4,streaming"
-_MONTE_CARLO_ITERATIONS = 20_000
 _ROWS_PER_PARTITION = 20
 _FEATURES = 10
 
@@ -124,33 +124,6 @@ class SchemeRun:
             "failed": self.failed,
             "respawns": self.respawns,
         }
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What the theory expects of a scheme: ``E[T | T < ∞]`` (``None`` when no iteration can
-    finish), ``P(T = ∞)``, and how they were obtained (``"exact"`` or ``"monte carlo"``)."""
-
-    mean_latency: float | None
-    failure_probability: float
-    method: str
-
-
-def predict(n: int, scheme: Scheme, model: RuntimeModel, seed: int | None = None) -> Prediction:
-    """The :class:`Prediction` of ``scheme``: exact, but for streaming, which has no exact formula
-    here and is simulated (Monte Carlo, seeded)."""
-    if scheme.kind == "streaming":
-        from gclib.analysis.simulate import simulate
-
-        result = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng=seed)[scheme.name]
-        finite = result.latency[np.isfinite(result.latency)]
-        mean = float(finite.mean()) if finite.size else None
-        return Prediction(mean, 1.0 - finite.size / result.latency.size, "monte carlo")
-    from gclib.analysis.latency import expected_latency, failure_probability
-
-    value = expected_latency(n, scheme, model, conditional=True)
-    never = failure_probability(n, scheme, model)
-    return Prediction(value if math.isfinite(value) else None, never, "exact")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -308,7 +281,7 @@ def _print_table(
         if summary["mean_latency"] is not None and predicted:
             ratio = summary["mean_latency"] / predicted
         histogram = " ".join(f"{lvl}:{count}" for lvl, count in sorted(run_.levels.items()))
-        if run_.scheme.kind == "streaming":
+        if not run_.scheme.levels:
             histogram = "-"
         signals = float(np.mean(run_.signals)) if run_.signals else None
         loss = run_.final_loss / run_.initial_loss if run_.initial_loss else None

@@ -7,6 +7,7 @@ import math
 import sys
 from typing import Any
 
+from gclib.analysis.prediction import has_exact_theory
 from gclib.analysis.simulate import SchemeSimulation, simulate
 from gclib.analysis.summary import LatencySummary, latency_summary
 from gclib.cli.options import (
@@ -72,7 +73,7 @@ def _scheme_rows(
     for scheme in schemes:
         row: dict[str, Any] = {"levels": list(scheme.levels)}
         theory: LatencySummary | None = None
-        if scheme.kind != "streaming":
+        if has_exact_theory(scheme, n):
             theory = latency_summary(n, scheme, model, quantiles=(0.5, 0.95))
         row["expected_latency"] = theory.expected_latency if theory else None
         row["p50_latency"] = theory.quantiles[0.5] if theory else None
@@ -155,7 +156,7 @@ def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict
     finite += [r["mc_p95_latency"] for r in rows.values() if r["mc_p95_latency"] is not None]
     finite = [v for v in finite if math.isfinite(v)]
     upper = 1.3 * max(finite) if finite else 10.0 * model.mean_task_time
-    drawn = [s for s in schemes if s.kind != "streaming" or sims]
+    drawn = [s for s in schemes if has_exact_theory(s, n) or sims]
     samples = {s.name: {"Monte Carlo": sims[s.name].latency} for s in drawn} if sims else None
     fig, ax = new_figure(width=8.4, layout="constrained")
     plot_latency_cdfs(

@@ -40,16 +40,12 @@ import numpy as np
 
 from gclib._verify import check_integer
 from gclib.codes.base import GradientCode, responder_patterns, worst_decoding_growth
+from gclib.codes.placement import cyclic_window
 
 __all__ = ["CyclicMDSCode"]
 
 # Seed of the responder patterns that rank candidate zero sets (fixed: codes are reproducible).
 _RANKING_SEED = 20221216
-
-
-def cyclic_window(i: int, n: int, length: int) -> tuple[int, ...]:
-    """``(i, i+1, …, i+length−1) mod n``."""
-    return tuple((i + k) % n for k in range(length))
 
 
 def is_prime(n: int) -> bool:

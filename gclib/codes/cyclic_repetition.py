@@ -27,11 +27,11 @@ from gclib.codes.cyclic_mds import (
     _RANKING_SEED,
     bch_angles,
     bch_steps,
-    cyclic_window,
     is_prime,
     prime_root_sets,
     twisted_circulant,
 )
+from gclib.codes.placement import cyclic_window
 
 __all__ = ["CyclicRepetitionCode"]
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from gclib._verify import check_integer, check_seed, is_integer
 from gclib.codes.base import GradientCode
-from gclib.codes.cyclic_mds import cyclic_window
 from gclib.codes.cyclic_repetition import CyclicRepetitionCode
+from gclib.codes.placement import cyclic_window
 from gclib.codes.uncoded import UncodedCode
 
 __all__ = ["NestedGradientCode"]

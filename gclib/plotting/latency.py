@@ -1,5 +1,5 @@
-"""Latency figures: exact curves of every scheme, latency distributions, the trade-off between latency
-and uploads, and the best level sets.
+"""Latency figures: exact curves of every scheme, latency distributions, the trade-off between
+latency and uploads, and the best level sets.
 
 The helpers compute what they draw from the exact theory of :mod:`gclib.analysis` (and take Monte
 Carlo or measured samples from the caller), so the book and the ``--plot`` options of the command
@@ -22,6 +22,7 @@ from gclib.analysis.latency import (
     latency_cdf,
     latency_quantile,
 )
+from gclib.analysis.prediction import has_exact_theory
 from gclib.model import RuntimeModel
 from gclib.plotting.style import place_legend, plot_cdf, scheme_label, scheme_style
 from gclib.schemes.parse import Scheme, resolve_schemes
@@ -113,7 +114,7 @@ def latency_grid(
     ends = [
         float(latency_quantile(upper, n, scheme, model))
         for scheme in resolve_schemes(schemes, s_max, levels)
-        if scheme.kind != "streaming"
+        if has_exact_theory(scheme, n)
     ]
     finite = [end for end in ends if math.isfinite(end)]
     end = max(finite) if finite else 10.0 * model.mean_task_time
@@ -154,7 +155,7 @@ def plot_latency_cdfs(
     """
     resolved = resolve_schemes(schemes, s_max, levels)
     samples = dict(samples or {})
-    silent = [s.name for s in resolved if s.kind == "streaming" and s.name not in samples]
+    silent = [s.name for s in resolved if not has_exact_theory(s, n) and s.name not in samples]
     if silent:
         raise ValueError(
             f"Scheme(s) {silent} have no exact distribution: give their samples in 'samples'."
@@ -176,7 +177,7 @@ def plot_latency_cdfs(
         grid = np.asarray(t, dtype=float)
     for scheme in resolved:
         exact = None
-        if scheme.kind != "streaming":
+        if has_exact_theory(scheme, n):
             exact = (grid, latency_cdf(grid, n, scheme, model))
         plot_cdf(
             ax,

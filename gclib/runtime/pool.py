@@ -28,178 +28,30 @@ import pickle
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
-from gclib.codes.errors import NotDecodableError
+from gclib.codes.placement import cyclic_placement
 from gclib.model import ModelSample, RuntimeModel
-from gclib.runtime.scheduler import (
-    Complete,
-    Fail,
-    RequestLevel,
-    Resume,
-    Scheduler,
-    Stop,
-    cyclic_placement,
+from gclib.runtime.protocol import ExitCommand, Go, PlanMessage, Ready, StopCommand, dumps, loads
+from gclib.runtime.results import (
+    DEADLINE_SLACK,
+    IterationResult,
+    PoolEvent,
+    WorkerError,
+    default_deadline,
 )
-from gclib.runtime.transports import Died, ProcessBackend, Received, WorkerBackend
-from gclib.runtime.worker import (
-    ERROR,
-    EXIT,
-    GO,
-    LOG,
-    MESSAGE,
-    MODE_EACH_UPLOAD,
-    MODE_FINAL_UPLOAD,
-    MODE_SIGNALS,
-    PLAN,
-    READY,
-    REPORT,
-    REQUEST,
-    RESUME,
-    SIGNAL,
-    STOP,
-    STOPPED,
-    UPLOAD,
-    dumps,
-    worker_main,
-)
+from gclib.runtime.round import Round, SchemePlan
+from gclib.runtime.scheduler import Scheduler
+from gclib.runtime.transports import Died, ProcessBackend, WorkerBackend
+from gclib.runtime.worker import worker_main
 from gclib.schemes.parse import Scheme, parse_levels, parse_scheme
 
 __all__ = ["WorkerPool", "IterationResult", "PoolEvent", "WorkerError", "default_deadline"]
 
-# Seconds the master waits for the acknowledgements that close an iteration, and for a worker to
-# start: far beyond what a healthy worker needs; a worker that misses them is replaced.
-_CLOSE_TIMEOUT = 5.0
+# Seconds the master waits for a worker to start: far beyond what a healthy worker needs.
 _START_TIMEOUT = 60.0
-# Wall-clock slack added to a default deadline, for process scheduling on a busy machine.
-_DEADLINE_SLACK = 0.1
-
-
-class WorkerError(RuntimeError):
-    """A worker's gradient function raised; the message holds the worker's traceback."""
-
-
-@dataclass(frozen=True)
-class PoolEvent:
-    """One entry of an iteration's event log.
-
-    Attributes:
-        time: model time units since the broadcast.
-        worker: the worker concerned (``None`` for master-wide events).
-        kind: master side: ``broadcast``, ``signal``, ``upload``, ``message``, ``request``,
-            ``stop``, ``resume``, ``stopped``, ``lost``, ``complete``, ``fail``; worker side
-            (with ``trace=True``, on the worker's clock): ``receive`` (the broadcast),
-            ``task_start``, ``task_end``, ``task_abandon`` (task index), ``send_signal``,
-            ``send_upload``, ``got_stop``, ``got_resume``, ``got_request``.
-        value: the task count, task index or level the event refers to.
-    """
-
-    time: float
-    worker: int | None
-    kind: str
-    value: int | None = None
-
-
-@dataclass
-class IterationResult:
-    """What one iteration did.
-
-    Attributes:
-        iteration: the iteration number (1, 2, …) of the pool.
-        scheme: the scheme's name.
-        failed: whether the iteration could not finish; ``reason`` says why.
-        latency: model time units from the broadcast until the master held what it needed
-            (``inf`` if failed); decoding is not included (see ``decode_time``).
-        wall_time: seconds from the broadcast until completion or failure.
-        decode_time: seconds the master spent decoding.
-        level: the level decoded with (``None`` for streaming and failures).
-        responders: the workers whose messages were used, in arrival order.
-        tasks_done: tasks each worker completed before it stopped.
-        uploads: gradient-sized messages the master received.
-        signals: progress signals the master received.
-        gradient: the decoded gradient (``None`` if failed).
-        decode_error: ``‖ĝ − g‖ / scale`` against the true gradient ``g``, when one was given;
-            ``scale`` is the ``error_scale`` of :meth:`WorkerPool.run_iteration`, by default
-            ``‖g‖``.
-        lost: workers whose process died during the iteration.
-        respawned: workers restarted with their data for the next iteration.
-        events: the event log, in time order.
-    """
-
-    iteration: int
-    scheme: str
-    failed: bool
-    reason: str | None
-    latency: float
-    wall_time: float
-    decode_time: float
-    level: int | None
-    responders: tuple[int, ...]
-    tasks_done: np.ndarray
-    uploads: int
-    signals: int
-    gradient: np.ndarray | None
-    decode_error: float | None
-    lost: tuple[int, ...]
-    respawned: tuple[int, ...]
-    events: list[PoolEvent] = field(repr=False)
-
-
-def default_deadline(model: RuntimeModel, tasks: int) -> float:
-    """A generous per-iteration deadline in model time units.
-
-    Four times the 0.9999 quantile of the time a worker slowed by ``κ`` (or unslowed, when
-    ``κ = inf``) needs for ``tasks`` tasks, ``κ (tasks·a + Gamma_{0.9999}(tasks, μ))``, plus the
-    communication costs: an iteration that any tolerated straggler pattern can finish ends long
-    before it.
-    """
-    factor = model.slowdown if math.isfinite(model.slowdown) else 1.0
-    tail = 0.0 if math.isinf(model.rate) else float(special.gammaincinv(tasks, 0.9999)) / model.rate
-    work = factor * (tasks * model.shift + tail)
-    return 4.0 * (work + model.upload_cost + tasks * model.signal_cost)
-
-
-@dataclass
-class _SchemePlan:
-    key: int
-    scheme: Scheme
-    mode: int
-    tasks: int
-    codes: dict[int, Any]  # level -> code with decode(messages)
-    coefficients: list[dict[int, np.ndarray]]  # worker -> level -> B^(s)[i, W_i[:s+1]]
-
-
-@dataclass
-class _Round:
-    """Master-side state of one iteration."""
-
-    number: int
-    plan: _SchemePlan
-    scheduler: Scheduler
-    start: float
-    time_unit: float
-    events: list[PoolEvent]
-    progress: np.ndarray
-    outstanding: np.ndarray  # replies still due from each worker (stop acks, coded messages)
-    coded: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)
-    finals: dict[int, np.ndarray] = field(default_factory=dict)
-    parts: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
-    signals: int = 0
-    uploads: int = 0
-    lost: list[int] = field(default_factory=list)
-    respawned: list[int] = field(default_factory=list)
-    outcome: Complete | Fail | None = None
-    finished_at: float | None = None
-    error: str | None = None
-
-    def log(self, worker: int | None, kind: str, value: int | None = None) -> None:
-        self.events.append(
-            PoolEvent((time.monotonic() - self.start) / self.time_unit, worker, kind, value)
-        )
 
 
 _LIVE_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
@@ -232,7 +84,8 @@ class WorkerPool:
         backend: the transport, a factory ``backend(n, target, args_of, start_method)``
             returning a :class:`~gclib.runtime.transports.WorkerBackend` that runs
             ``target(channel, *args_of(i))`` as worker ``i`` (default:
-            :class:`~gclib.runtime.transports.ProcessBackend`, local processes and pipes).
+            :class:`~gclib.runtime.transports.ProcessBackend`, local processes and pipes; on a
+            Dask cluster: ``DaskBackend(client)``, see :mod:`gclib.runtime.transports.dask`).
     """
 
     def __init__(
@@ -281,7 +134,8 @@ class WorkerPool:
         self.rng = np.random.default_rng(seed)
         self._code_seed = int(self.rng.integers(2**63))
         self.scheme = self.resolve_scheme(scheme)
-        self._plans: dict[Scheme, _SchemePlan] = {}
+        self._plans: dict[Scheme, SchemePlan] = {}
+        self._plan_messages: dict[Scheme, list[PlanMessage]] = {}
         self._plans_sent: list[set[int]] = [set() for _ in range(n)]
         self._starting: set[int] = set()
         self._iteration = 0
@@ -323,7 +177,7 @@ class WorkerPool:
             return
         self._closed = True
         _LIVE_POOLS.discard(self)
-        exit_message = dumps((EXIT,))
+        exit_message = dumps(ExitCommand())
         for worker in range(self.n):
             self._backend.send(worker, exit_message)
         self._backend.close()
@@ -333,8 +187,14 @@ class WorkerPool:
         return self._closed
 
     @property
-    def pids(self) -> tuple[int | None, ...]:
-        """The process id of each worker's current incarnation."""
+    def backend(self) -> WorkerBackend:
+        """The transport the workers run on (bound to this pool)."""
+        return self._backend
+
+    @property
+    def pids(self) -> tuple[int | str | None, ...]:
+        """An identifier of each worker's current incarnation: its process id (Dask backend:
+        ``"<Dask worker address>#<incarnation>"``)."""
         return tuple(self._backend.pid(worker) for worker in range(self.n))
 
     @property
@@ -359,7 +219,7 @@ class WorkerPool:
                     if attempts[event.worker] > 3:
                         raise RuntimeError(f"Worker {event.worker} dies at every start.")
                     self._respawn(event.worker)
-                elif pickle.loads(event.payload)[0] == READY:
+                elif isinstance(loads(event.payload), Ready):
                     self._starting.discard(event.worker)
 
     def _respawn(self, worker: int) -> None:
@@ -385,49 +245,28 @@ class WorkerPool:
             )
         return scheme
 
-    def _plan(self, scheme: Scheme) -> _SchemePlan:
+    def _plan(self, scheme: Scheme) -> SchemePlan:
         plan = self._plans.get(scheme)
         if plan is not None:
             return plan
-        Scheduler(self.n, scheme)  # validates the scheme for n workers
-        from gclib.codes.nested import NestedGradientCode
-        from gclib.codes.uncoded import UncodedCode
-
-        codes: dict[int, Any] = {}
-        if scheme.kind == "nested":
-            nested = NestedGradientCode(self.n, scheme.levels, seed=self._code_seed)
-            codes = {s: nested.code(s) for s in scheme.levels}
-            mode = MODE_SIGNALS
-        elif scheme.kind == "gc":
-            s = scheme.levels[0]
-            codes = {s: NestedGradientCode(self.n, (s,), seed=self._code_seed).code(s)}
-            mode = MODE_FINAL_UPLOAD
-        elif scheme.kind == "uncoded":
-            codes = {0: UncodedCode(self.n)}
-            mode = MODE_FINAL_UPLOAD
-        elif scheme.kind == "ignore":
-            mode = MODE_FINAL_UPLOAD
-        else:
-            mode = MODE_EACH_UPLOAD
-        coefficients: list[dict[int, np.ndarray]] = []
+        scheme.check_workers(self.n)
+        codes = scheme.codes(self.n, seed=self._code_seed)
+        eager = {k: scheme.eager_upload(k) for k in scheme.eager_tasks}
         for worker, window in enumerate(self.placement):
             rows: dict[int, np.ndarray] = {}
             for level, code in codes.items():
                 row = np.asarray(code.B, dtype=float)[worker]
                 support = list(window[: level + 1])
-                outside = np.delete(row, support)
-                if np.any(outside != 0.0):
+                if np.any(np.delete(row, support) != 0.0):
                     raise ValueError(
-                        f"The level-{level} code of {scheme.name} puts weight outside the first "
+                        f"The level-{level} code of {scheme.label} puts weight outside the first "
                         f"{level + 1} partitions of worker {worker}'s window."
                     )
                 rows[level] = row[support]
-            if scheme.kind == "ignore":
-                rows = {0: np.ones(1)}
-            coefficients.append(rows)
-        plan = _SchemePlan(
-            len(self._plans), scheme, mode, scheme.tasks_per_worker, codes, coefficients
-        )
+            self._plan_messages.setdefault(scheme, []).append(
+                PlanMessage(len(self._plans), scheme.tasks_per_worker, scheme.signals, eager, rows)
+            )
+        plan = SchemePlan(len(self._plans), scheme, scheme.tasks_per_worker, codes)
         self._plans[scheme] = plan
         return plan
 
@@ -474,16 +313,17 @@ class WorkerPool:
         self._await_started()
         for worker in range(self.n):
             if plan.key not in self._plans_sent[worker]:
-                coefficients = plan.coefficients[worker]
-                message = dumps((PLAN, plan.key, plan.mode, plan.tasks, coefficients))
+                message = dumps(self._plan_messages[scheme][worker])
                 self._backend.send(worker, message)
                 self._plans_sent[worker].add(plan.key)
 
         self._iteration += 1
-        round_ = _Round(
+        round_ = Round(
             number=self._iteration,
             plan=plan,
             scheduler=Scheduler(self.n, scheme),
+            backend=self._backend,
+            respawn=self._respawn,
             start=time.monotonic(),
             time_unit=self.time_unit,
             events=[],
@@ -492,12 +332,12 @@ class WorkerPool:
         )
         self._broadcast(round_, params, sample, trace)
         try:
-            self._collect(round_, deadline)
-            gradient, decode_time = self._decode(round_)
-            self._close_round(round_, trace)
+            round_.collect(deadline)
+            gradient, decode_time = round_.combine()
+            round_.close(trace)
         except BaseException:
             # an interrupt or a failure of the master: leave no worker busy with this round
-            stop = dumps((STOP, round_.number))
+            stop = dumps(StopCommand(round_.number))
             for worker in range(self.n):
                 self._backend.send(worker, stop)
             raise
@@ -507,7 +347,7 @@ class WorkerPool:
                 self._respawn(worker)
         if round_.error is not None:
             raise WorkerError(round_.error)
-        return self._result(round_, gradient, decode_time, true_gradient, error_scale)
+        return round_.result(gradient, decode_time, true_gradient, error_scale)
 
     def _sample(self, tasks: int, sample: ModelSample | None) -> ModelSample:
         if sample is None:
@@ -535,9 +375,9 @@ class WorkerPool:
         else:
             finite = np.where(np.isfinite(sample.task_times), sample.task_times, 0.0)
             units = 4.0 * float(finite[:, :tasks].sum(axis=1).max()) or 10.0
-        return units * self.time_unit + _DEADLINE_SLACK
+        return units * self.time_unit + DEADLINE_SLACK
 
-    def _broadcast(self, round_: _Round, params: Any, sample: ModelSample, trace: bool) -> None:
+    def _broadcast(self, round_: Round, params: Any, sample: ModelSample, trace: bool) -> None:
         unit = self.time_unit
         tasks = round_.plan.tasks
         times = sample.task_times[:, :tasks] * unit
@@ -552,226 +392,16 @@ class WorkerPool:
             crash_after = None
             if sample.crashed[worker]:
                 crash_after = float(sample.crash_fraction[worker]) * crash_scale
-            message = (
-                GO,
+            message = Go(
                 round_.number,
                 round_.plan.key,
                 params_bytes,
                 tuple(times[worker].tolist()),
                 crash_after,
-                costs,
+                *costs,
                 trace,
             )
             self._backend.send(worker, dumps(message))
-
-    def _collect(self, round_: _Round, deadline: float) -> None:
-        """Feed events to the scheduler until it completes or fails, or the deadline passes."""
-        scheduler = round_.scheduler
-        end = round_.start + deadline
-        while not scheduler.done:
-            remaining = end - time.monotonic()
-            if remaining <= 0.0:
-                self._expire(round_, deadline)
-                return
-            for event in self._backend.wait(remaining):
-                self._handle(round_, event)
-            if round_.error is not None:
-                self._act(round_, scheduler.abort("a worker's gradient function raised"))
-                return
-
-    def _expire(self, round_: _Round, deadline: float) -> None:
-        units = deadline / self.time_unit
-        reason = f"the deadline of {units:.4g} model time units passed"
-        # the scheduler fails too, so that reports still arriving cannot complete the iteration
-        self._act(round_, round_.scheduler.abort(reason))
-
-    def _handle(self, round_: _Round, event: Received | Died) -> None:
-        worker = event.worker
-        scheduler = round_.scheduler
-        if isinstance(event, Died):
-            round_.lost.append(worker)
-            round_.outstanding[worker] = 0
-            round_.log(worker, "lost")
-            self._act(round_, scheduler.lost(worker))
-            return
-        message = pickle.loads(event.payload)
-        kind = message[0]
-        if kind == READY or message[1] != round_.number:
-            return  # a late message of an earlier iteration
-        if kind == SIGNAL:
-            round_.signals += 1
-            round_.progress[worker] = max(round_.progress[worker], message[2])
-            round_.log(worker, "signal", message[2])
-            self._act(round_, scheduler.progress(worker, message[2]))
-        elif kind == UPLOAD:
-            done, payload = message[2], message[3]
-            round_.uploads += 1
-            round_.progress[worker] = max(round_.progress[worker], done)
-            round_.log(worker, "upload", done)
-            if round_.plan.mode == MODE_EACH_UPLOAD:
-                partition = self.placement[worker][done - 1]
-                actions = scheduler.progress(worker, done)
-                if scheduler.sources.get(partition) == (worker, done - 1):
-                    round_.parts[(worker, done - 1)] = payload
-            else:
-                round_.finals[worker] = payload
-                actions = scheduler.progress(worker, done)
-            self._act(round_, actions)
-        elif kind == MESSAGE:
-            level, done, payload = message[2], message[3], message[4]
-            round_.uploads += 1
-            round_.outstanding[worker] -= 1
-            round_.progress[worker] = max(round_.progress[worker], done)
-            round_.coded[worker] = (level, payload)
-            round_.log(worker, "message", level)
-            self._act(round_, scheduler.message(worker, level))
-        elif kind == STOPPED:
-            round_.outstanding[worker] -= 1
-            round_.progress[worker] = max(round_.progress[worker], message[2])
-            round_.log(worker, "stopped", message[2])
-        elif kind == ERROR:
-            round_.error = f"worker {worker}: {message[2]}"
-            round_.outstanding[worker] = 0
-        elif kind == LOG:
-            for stamp, what, value in message[2]:
-                moment = (stamp - round_.start) / self.time_unit
-                round_.events.append(PoolEvent(moment, worker, what, value))
-            round_.outstanding[worker] -= 1
-
-    def _act(self, round_: _Round, actions: list) -> None:
-        for action in actions:
-            if isinstance(action, RequestLevel):
-                request = dumps((REQUEST, round_.number, action.level))
-                for worker in action.workers:
-                    if self._send_logged(round_, worker, request, "request", action.level):
-                        round_.outstanding[worker] += 1
-            elif isinstance(action, Stop):
-                self._stop(round_, action.workers)
-            elif isinstance(action, Resume):
-                resume = dumps((RESUME, round_.number))
-                for worker in action.workers:
-                    self._send_logged(round_, worker, resume, "resume")
-            elif isinstance(action, Complete | Fail):
-                round_.finished_at = time.monotonic()
-                round_.outcome = action
-                round_.log(None, "complete" if isinstance(action, Complete) else "fail")
-
-    def _send_logged(
-        self, round_: _Round, worker: int, payload: bytes, kind: str, value: int | None = None
-    ) -> bool:
-        """Send and log the command with the time it left (before the worker can react)."""
-        moment = (time.monotonic() - round_.start) / self.time_unit
-        if not self._backend.send(worker, payload):
-            return False
-        round_.events.append(PoolEvent(moment, worker, kind, value))
-        return True
-
-    def _stop(self, round_: _Round, workers: Sequence[int] | range) -> None:
-        """Tell busy workers to stop; a worker that finished its tasks is idle already."""
-        stop = dumps((STOP, round_.number))
-        for worker in workers:
-            if round_.progress[worker] >= round_.plan.tasks or worker in round_.lost:
-                continue
-            if self._send_logged(round_, worker, stop, "stop"):
-                round_.outstanding[worker] += 1
-
-    def _decode(self, round_: _Round) -> tuple[np.ndarray | None, float]:
-        outcome = round_.outcome
-        if not isinstance(outcome, Complete):
-            return None, 0.0
-        begin = time.perf_counter()
-        kind = round_.plan.scheme.kind
-        try:
-            if kind == "streaming":
-                gradient = sum(round_.parts[source] for source in outcome.sources.values())
-            elif kind == "ignore":
-                kept = len(outcome.responders)
-                total = sum(round_.finals[w] for w in outcome.responders)
-                gradient = total * (self.n / kept)
-            else:
-                code = round_.plan.codes[outcome.level]
-                if kind == "nested":
-                    messages = {w: round_.coded[w][1] for w in outcome.responders}
-                else:
-                    messages = {w: round_.finals[w] for w in outcome.responders}
-                gradient = code.decode(messages)
-        except NotDecodableError as error:
-            round_.outcome = Fail(f"not decodable: {error}")
-            return None, time.perf_counter() - begin
-        return np.asarray(gradient), time.perf_counter() - begin
-
-    def _close_round(self, round_: _Round, trace: bool) -> None:
-        """Wait for the replies still due (stop acknowledgements, late coded messages) and the
-        traces, so that every live worker is idle and its pipe empty for the next iteration."""
-        end = time.monotonic() + _CLOSE_TIMEOUT
-        pending = self._pending(round_)
-        if trace:
-            report = dumps((REPORT, round_.number))
-            for worker in range(self.n):
-                if self._backend.send(worker, report):
-                    round_.outstanding[worker] += 1
-            pending = self._pending(round_)
-        while pending:
-            remaining = end - time.monotonic()
-            if remaining <= 0.0:
-                for worker in pending:  # stuck beyond any task: replace it
-                    round_.lost.append(worker)
-                    round_.log(worker, "lost")
-                    round_.respawned.append(worker)
-                    self._respawn(worker)
-                break
-            for event in self._backend.wait(remaining):
-                self._handle(round_, event)
-            pending = self._pending(round_)
-        round_.events.sort(key=lambda event: event.time)
-
-    def _pending(self, round_: _Round) -> list[int]:
-        return [
-            w
-            for w in range(self.n)
-            if round_.outstanding[w] > 0 and w not in round_.lost and self._backend.alive(w)
-        ]
-
-    def _result(
-        self,
-        round_: _Round,
-        gradient: np.ndarray | None,
-        decode_time: float,
-        true_gradient: np.ndarray | None,
-        error_scale: float | None,
-    ) -> IterationResult:
-        outcome = round_.outcome
-        finished_at = round_.finished_at or time.monotonic()
-        wall = finished_at - round_.start
-        failed = not isinstance(outcome, Complete)
-        error = None
-        if gradient is not None and true_gradient is not None:
-            truth = np.asarray(true_gradient, dtype=float)
-            if truth.shape != gradient.shape:
-                raise ValueError(
-                    f"Argument 'true_gradient' must have shape {gradient.shape}, not {truth.shape}."
-                )
-            scale = float(np.linalg.norm(truth)) if error_scale is None else float(error_scale)
-            error = float(np.linalg.norm(gradient - truth)) / (scale if scale > 0.0 else 1.0)
-        return IterationResult(
-            iteration=round_.number,
-            scheme=round_.plan.scheme.name,
-            failed=failed,
-            reason=outcome.reason if isinstance(outcome, Fail) else None,
-            latency=math.inf if failed else wall / self.time_unit,
-            wall_time=wall,
-            decode_time=decode_time,
-            level=None if failed else outcome.level,
-            responders=() if failed else tuple(outcome.responders),
-            tasks_done=round_.progress.copy(),
-            uploads=round_.uploads,
-            signals=round_.signals,
-            gradient=gradient,
-            decode_error=error,
-            lost=tuple(round_.lost),
-            respawned=tuple(sorted(round_.respawned)),
-            events=round_.events,
-        )
 
 
 def _check_deadline(deadline: float | None) -> None:

@@ -15,15 +15,16 @@ are reused), and resumes computation when no level is reachable yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
-from gclib.schemes.parse import Scheme
+from gclib.codes.placement import cyclic_placement
+from gclib.schemes.base import Ask, Contribution, Finish, ProgressView, Scheme
 
 __all__ = [
     "Scheduler",
     "Status",
-    "RequestLevel",
+    "Request",
     "Stop",
     "Resume",
     "Complete",
@@ -40,15 +41,17 @@ class Status(Enum):
 
 
 @dataclass(frozen=True)
-class RequestLevel:
-    """Ask ``workers`` for their level-``level`` coded message (nested scheme only).
+class Request:
+    """Ask each worker of ``requests`` for one message (a coded message of a level, or the sum of
+    some of its partial gradients); a requested worker replies from the partials it holds, then
+    stops computing. ``level`` is the tolerance the master plans to decode with, if any."""
 
-    A requested worker replies with ``sum_j B^(s)[i, j] g_j`` from the partials it holds, then
-    stops computing.
-    """
+    level: int | None
+    requests: tuple[tuple[int, Contribution], ...]
 
-    level: int
-    workers: tuple[int, ...]
+    @property
+    def workers(self) -> tuple[int, ...]:
+        return tuple(worker for worker, _ in self.requests)
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,13 @@ class Resume:
 
 @dataclass(frozen=True)
 class Complete:
-    """The master holds what it needs.
-
-    For coded schemes: decode the level-``level`` messages of ``responders`` (in arrival order).
-    For ignore-stragglers: sum the first-task partials of ``responders``. For streaming:
-    ``sources[j] = (worker, task)`` says whose upload of partition ``j`` to use.
-    """
+    """The master holds what it needs: combine the messages ``uses`` (``(worker, contribution)``
+    pairs) with the scheme's rule; ``level`` is the tolerance decoded with (``None`` for schemes
+    without levels) and ``responders`` the workers whose messages are used."""
 
     level: int | None
     responders: tuple[int, ...]
-    sources: dict[int, tuple[int, int]] = field(default_factory=dict)
+    uses: tuple[tuple[int, Contribution], ...]
 
 
 @dataclass(frozen=True)
@@ -86,32 +86,24 @@ class Fail:
     reason: str
 
 
-Action = RequestLevel | Stop | Resume | Complete | Fail
-
-
-def cyclic_placement(n: int, s_max: int) -> tuple[tuple[int, ...], ...]:
-    """Worker ``i`` stores ``W_i = (i, i+1, …, i+s_max) mod n`` and computes it in that order."""
-    return tuple(tuple((i + k) % n for k in range(s_max + 1)) for i in range(n))
+Action = Request | Stop | Resume | Complete | Fail
 
 
 class Scheduler:
     """One iteration of the master's protocol for ``scheme`` on ``n`` workers.
 
     Feed it events with :meth:`progress`, :meth:`message` and :meth:`lost`; each returns the
-    list of actions to carry out, in order. For eager schemes (GC, uncoded, ignore, streaming) a
-    progress event that completes a worker's upload also delivers its message, so no separate
-    :meth:`message` call is needed.
+    list of actions to carry out, in order. A progress event also delivers the upload that the
+    scheme's workers send unasked after that task, if any, so no separate :meth:`message` call is
+    needed for it; :meth:`message` is for requested messages.
     """
 
     def __init__(self, n: int, scheme: Scheme) -> None:
-        if n < 1:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
-        if scheme.kind == "ignore" and scheme.levels[0] >= n:
-            raise ValueError(f"Scheme {scheme.name} needs a tolerance below n = {n}.")
-        if scheme.kind in ("nested", "gc") and max(scheme.levels) >= n:
-            raise ValueError(f"Scheme {scheme.name} needs tolerances below n = {n}.")
-        if scheme.s_max >= n:
-            raise ValueError(f"Argument 's_max' must be below n = {n}, not {scheme.s_max}.")
+        if not isinstance(scheme, Scheme):
+            raise TypeError(f"Argument 'scheme' must be a Scheme, not {type(scheme).__name__}.")
+        scheme.check_workers(n)
         self.n = n
         self.scheme = scheme
         self.placement = cyclic_placement(n, scheme.s_max)
@@ -122,11 +114,23 @@ class Scheduler:
         self.stopped = [False] * n
         # arrivals[k] lists workers in the order they reported k tasks done (k = 1..max_tasks)
         self.arrivals: list[list[int]] = [[] for _ in range(self.max_tasks + 1)]
-        self.level: int | None = None
-        self.responders: tuple[int, ...] = ()
-        self.received: dict[int, int] = {}  # worker -> level of the coded message it sent
-        self.sources: dict[int, tuple[int, int]] = {}  # streaming: partition -> (worker, task)
+        self.reports: list[tuple[int, int]] = []  # (worker, task count), in arrival order
+        self.received: list[set[Contribution]] = [set() for _ in range(n)]
+        self.asked: Ask | None = None
         self.result: Complete | Fail | None = None
+
+    @property
+    def level(self) -> int | None:
+        """The level of the current request or of the result."""
+        if isinstance(self.result, Complete):
+            return self.result.level
+        return self.asked.level if self.asked is not None else None
+
+    @property
+    def responders(self) -> tuple[int, ...]:
+        if isinstance(self.result, Complete):
+            return self.result.responders
+        return self.asked.workers if self.asked is not None else ()
 
     # ------------------------------------------------------------------ events
     def progress(self, worker: int, tasks_done: int) -> list[Action]:
@@ -140,24 +144,27 @@ class Scheduler:
             return []  # duplicate or stale report
         for k in range(self.progress_of[worker] + 1, tasks_done + 1):
             self.arrivals[k].append(worker)
-            if self.scheme.uploads_each_task:
-                partition = self.placement[worker][k - 1]
-                self.sources.setdefault(partition, (worker, k - 1))
+            self.reports.append((worker, k))
+            upload = self.scheme.eager_upload(k)
+            if upload is not None:
+                self.received[worker].add(upload)
         self.progress_of[worker] = tasks_done
         if self.status is not Status.RUNNING:
             return []
-        return self._try_finish()
+        return self._decide()
 
-    def message(self, worker: int, level: int) -> list[Action]:
-        """A requested level-``level`` coded message of ``worker`` arrived (nested scheme)."""
+    def message(self, worker: int, contribution: Contribution) -> list[Action]:
+        """A requested message of ``worker`` arrived."""
         self._check_worker(worker)
-        if not self.scheme.uses_signals:
-            raise ValueError(f"Scheme {self.scheme.name} does not request coded messages.")
-        self.received[worker] = level
-        if self.status is not Status.COLLECTING or level != self.level:
+        if not self.scheme.requests:
+            raise ValueError(
+                f"Scheme {self.scheme.label} requests no messages: its uploads come unasked (not coded messages on request)."
+            )
+        self.received[worker].add(contribution)
+        if self.status is not Status.COLLECTING or self.asked is None:
             return []
-        if all(self.received.get(w) == self.level for w in self.responders):
-            return self._complete(self.level, self.responders)
+        if all(c in self.received[w] for w, c in self.asked.requests):
+            return self._complete(Finish(self.asked.level, self.asked.requests))
         return []
 
     def lost(self, worker: int) -> list[Action]:
@@ -169,10 +176,12 @@ class Scheduler:
         if self.status in (Status.COMPLETE, Status.FAILED):
             return []
         if self.status is Status.COLLECTING:
-            if worker not in self.responders or self.received.get(worker) == self.level:
+            assert self.asked is not None
+            missing = [w for w, c in self.asked.requests if c not in self.received[w]]
+            if worker not in missing:
                 return []
             return self._replan()
-        if not self._feasible():
+        if not self.scheme.feasible(self._view()):
             return self._fail(f"worker {worker} was lost and no level can be reached any more")
         return []
 
@@ -192,50 +201,38 @@ class Scheduler:
         if not 0 <= worker < self.n:
             raise ValueError(f"Argument 'worker' must be in [0, {self.n}), not {worker!r}.")
 
-    def _usable(self, worker: int, level: int) -> bool:
-        """Whether ``worker`` can still contribute at ``level``: alive, or its message is here."""
-        if self.alive[worker]:
-            return True
-        if self.scheme.uses_signals:
-            return self.received.get(worker) == level
-        return True  # an eager upload reached the master together with its report
+    def _view(self) -> ProgressView:
+        return ProgressView(
+            self.n,
+            self.placement,
+            self.arrivals,
+            self.reports,
+            self.progress_of,
+            self.alive,
+            self.received,
+            self.asked,
+        )
 
-    def _tasks_needed(self, level: int) -> int:
-        """Tasks a worker must finish to count at ``level`` (ignore-stragglers: its first one)."""
-        return 1 if self.scheme.kind == "ignore" else level + 1
-
-    def _ready(self, level: int) -> list[int]:
-        """Usable workers with enough tasks done for ``level``, in arrival order."""
-        arrived = self.arrivals[self._tasks_needed(level)]
-        return [w for w in arrived if self._usable(w, level)]
-
-    def _try_finish(self) -> list[Action]:
-        kind = self.scheme.kind
-        if kind == "streaming":
-            if len(self.sources) == self.n:
-                return self._complete(None, (), dict(self.sources))
+    def _decide(self) -> list[Action]:
+        decision = self.scheme.decide(self._view())
+        if decision is None:
             return []
-        for level in self.scheme.levels:
-            ready = self._ready(level)
-            if len(ready) >= self.n - level:
-                chosen = tuple(ready[: self.n - level])
-                if kind == "nested":
-                    return self._request(level, chosen)
-                return self._complete(level, chosen)
-        return []
+        if isinstance(decision, Finish):
+            return self._complete(decision)
+        return self._request(decision)
 
-    def _request(self, level: int, chosen: tuple[int, ...]) -> list[Action]:
+    def _request(self, ask: Ask) -> list[Action]:
         self.status = Status.COLLECTING
-        self.level, self.responders = level, chosen
-        for w in chosen:
+        self.asked = ask
+        for w in ask.workers:
             self.stopped[w] = True  # a requested worker stops computing once it has replied
         actions: list[Action] = []
-        missing = tuple(w for w in chosen if self.received.get(w) != level)
+        missing = tuple((w, c) for w, c in ask.requests if c not in self.received[w])
         if missing:
-            actions.append(RequestLevel(level, missing))
-        actions.extend(self._stop_others(chosen))
+            actions.append(Request(ask.level, missing))
+        actions.extend(self._stop_others(ask.workers))
         if not missing:
-            actions.extend(self._complete(level, chosen))
+            actions.extend(self._complete(Finish(ask.level, ask.requests)))
         return actions
 
     def _stop_others(self, keep: tuple[int, ...]) -> list[Action]:
@@ -246,60 +243,27 @@ class Scheduler:
             self.stopped[w] = True
         return [Stop(others)] if others else []
 
-    def _complete(
-        self, level: int | None, chosen: tuple[int, ...], sources: dict | None = None
-    ) -> list[Action]:
+    def _complete(self, finish: Finish) -> list[Action]:
         self.status = Status.COMPLETE
-        self.level, self.responders = level, chosen
-        self.result = Complete(level, chosen, sources or {})
-        actions: list[Action] = []
-        if self.scheme.kind != "nested":
-            actions.extend(self._stop_others(()))
-        else:
-            actions.extend(self._stop_others(chosen))
-        actions.append(self.result)
-        return actions
+        self.result = Complete(finish.level, finish.responders, finish.uses)
+        return [*self._stop_others(()), self.result]
 
     def _fail(self, reason: str) -> list[Action]:
         self.status = Status.FAILED
         self.result = Fail(reason)
         return [*self._stop_others(()), self.result]
 
-    def _feasible(self) -> bool:
-        """Whether live workers could still finish if they computed their whole window."""
-        live = [w for w in range(self.n) if self.alive[w]]
-        if self.scheme.kind == "streaming":
-            reachable = set(self.sources)
-            for w in live:
-                reachable.update(self.placement[w][: self.max_tasks])
-            return len(reachable) == self.n
-        for level in self.scheme.levels:
-            usable = len(live) + sum(
-                1
-                for w in range(self.n)
-                if not self.alive[w]
-                and w in self.arrivals[self._tasks_needed(level)]
-                and self._usable(w, level)
-            )
-            if usable >= self.n - level:
-                return True
-        return False
-
     def _replan(self) -> list[Action]:
-        """A responder was lost before its message arrived: pick a new responder set."""
-        levels = sorted(self.scheme.levels, key=lambda s: (s != self.level, s))
-        for level in levels:
-            ready = self._ready(level)
-            if len(ready) >= self.n - level:
-                # workers whose level-s message is already here come first
-                have = [w for w in ready if self.received.get(w) == level]
-                rest = [w for w in ready if self.received.get(w) != level]
-                chosen = tuple((have + rest)[: self.n - level])
-                return self._request(level, chosen)
-        if not self._feasible():
+        """A requested worker was lost before its message arrived: decide again."""
+        decision = self.scheme.decide(self._view())
+        if isinstance(decision, Finish):
+            return self._complete(decision)
+        if decision is not None:
+            return self._request(decision)
+        if not self.scheme.feasible(self._view()):
             return self._fail("too many workers were lost for any level")
         self.status = Status.RUNNING
-        self.level, self.responders = None, ()
+        self.asked = None
         resumed = tuple(
             w
             for w in range(self.n)

@@ -6,18 +6,22 @@ computes the partial gradients ``g_j``, ``j ∈ W_i``, in window order. A task l
 duration: the real gradient is computed at its start and the rest of the time is spent waiting on
 the master's channel, so that *stop* takes effect at once. After each task it reports progress:
 
-- nested: a progress signal ``(k)`` of a few bytes; on *send level s* it replies with its one
-  coded message ``m_i = Σ_{k≤s} B^(s)[i, W_i[k]] g_{W_i[k]}`` built from the partials it holds;
-- GC(s), uncoded and ignore-stragglers: its coded message after its last task;
-- streaming: every partial gradient as soon as it is computed.
+- a progress signal of a few bytes, if the scheme's workers signal;
+- an upload the scheme's workers send unasked after that task, if any: a coded message
+  ``m_i = Σ_{k≤s} B^(s)[i, W_i[k]] g_{W_i[k]}`` of some level, or the partial gradient itself.
+
+Asked for a message, it replies with it, built from the partials it holds (a coded message of a
+level, or the plain sum of some partials), and stops.
 
 *Stop* pauses the worker (the partials it holds stay usable; the current task keeps its remaining
 time in case the master resumes it). An injected crash kills the process with ``SIGKILL`` part way
 into its first task, at ``crash_fraction · (a + 1/μ)``, the simulator's convention; a crashing
 worker that is stopped before that moment survives (it was unresponsive for the iteration
-anyway). Every message carries the iteration number, so that nothing
-from an earlier iteration can be mistaken for the current one. Messages are pickled tuples whose
-first item says what they are.
+anyway). A backend whose workers share a process (a Dask worker runs several loops) passes its
+own ``crash``, which ends the loop abruptly instead: the master sees the connection close without a
+reply, as it would for a dead process. Every message carries the iteration number, so that nothing
+from an earlier iteration can be mistaken for the current one. The messages are the typed ones of
+:mod:`gclib.runtime.protocol`.
 """
 
 from __future__ import annotations
@@ -29,21 +33,31 @@ import select
 import signal
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from gclib.runtime.protocol import (
+    ExitCommand,
+    Go,
+    PlanMessage,
+    Ready,
+    ReportCommand,
+    RequestCommand,
+    ResumeCommand,
+    Signal,
+    StopCommand,
+    Stopped,
+    TraceLog,
+    Upload,
+    WorkerFailure,
+    dumps,
+    loads,
+)
+from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum
+
 __all__ = ["Channel", "worker_main"]
-
-# master -> worker
-PLAN, GO, STOP, RESUME, REQUEST, REPORT, EXIT = range(7)
-# worker -> master
-READY, SIGNAL, UPLOAD, MESSAGE, STOPPED, LOG, ERROR = range(10, 17)
-# how a worker reports its progress
-MODE_SIGNALS, MODE_FINAL_UPLOAD, MODE_EACH_UPLOAD = range(3)
-
-PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 class Channel(Protocol):
@@ -56,29 +70,26 @@ class Channel(Protocol):
     def poll(self, timeout: float | None = 0.0) -> bool: ...
 
 
-def dumps(message: tuple) -> bytes:
-    return pickle.dumps(message, protocol=PICKLE_PROTOCOL)
-
-
-class _Plan:
-    """How to run one scheme: the progress mode, the task count and the code coefficients.
-
-    ``coefficients[s][k] = B^(s)[i, W_i[k]]`` for ``k = 0..s``.
-    """
-
-    __slots__ = ("mode", "tasks", "coefficients")
-
-    def __init__(self, mode: int, tasks: int, coefficients: dict[int, np.ndarray]) -> None:
-        self.mode, self.tasks, self.coefficients = mode, tasks, coefficients
+def kill_own_process() -> None:
+    """The default injected crash: the worker's process dies at once, as in a real failure."""
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _Worker:
-    def __init__(self, channel: Channel, index: int, window: Sequence[Any], gradient: Any) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        index: int,
+        window: Sequence[Any],
+        gradient: Any,
+        crash: Callable[[], object] = kill_own_process,
+    ) -> None:
         self.channel = channel
+        self.crash = crash
         self.index = index
         self.window = tuple(window)
         self.gradient = gradient
-        self.plans: dict[int, _Plan] = {}
+        self.plans: dict[int, PlanMessage] = {}
         self.iteration: int | None = None
         self.outbox: list[tuple[float, int, bytes]] = []  # (release time, order, message)
         self.sent = 0
@@ -89,7 +100,7 @@ class _Worker:
         self._reset_iteration()
 
     def _reset_iteration(self) -> None:
-        self.plan: _Plan | None = None
+        self.plan: PlanMessage | None = None
         self.params: Any = None
         self.times: tuple[float, ...] = ()
         self.partials: list[np.ndarray] = []
@@ -107,15 +118,15 @@ class _Worker:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> None:
-        self._post(dumps((READY, os.getpid())), 0.0)
+        self._post(dumps(Ready(os.getpid())), 0.0)
         try:
             while True:
                 self._advance()
                 timeout = self._next_timeout()
                 if timeout is None:
-                    message = pickle.loads(self.channel.recv_bytes())
+                    message = loads(self.channel.recv_bytes())
                 elif timeout > 0.0 and self._wait(timeout):
-                    message = pickle.loads(self.channel.recv_bytes())
+                    message = loads(self.channel.recv_bytes())
                     self._fire_timers()  # a task whose time is up is done before any command
                 else:
                     self._fire_timers()
@@ -155,7 +166,7 @@ class _Worker:
         try:
             self.current = np.asarray(self.gradient(self.params, self.window[k]))
         except Exception:
-            self._post(dumps((ERROR, self.iteration, traceback.format_exc())), 0.0)
+            self._post(dumps(WorkerFailure(self.iteration, traceback.format_exc())), 0.0)
             self.stopped, self.in_task, self.current = True, False, None
             return
         # a gradient slower than its sampled duration makes the task last as long as it
@@ -181,8 +192,8 @@ class _Worker:
         if self.stopped or not self.in_task:
             return
         if self.crash_at is not None and now >= self.crash_at:
-            # an injected crash: the process dies for real, mid-task, without a word
-            os.kill(os.getpid(), signal.SIGKILL)
+            # an injected crash: the worker dies for real, mid-task, without a word
+            self.crash()
         if now >= self.task_end:
             self._finish_task()
 
@@ -194,27 +205,40 @@ class _Worker:
         self.partials.append(partial)
         done = len(self.partials)
         self._log("task_end", done - 1)
-        if plan.mode == MODE_SIGNALS:
-            self._post(dumps((SIGNAL, self.iteration, done)), self.signal_cost)
+        if plan.signals:
+            self._post(dumps(Signal(self.iteration, done)), self.signal_cost)
             self._log("send_signal", done)
-        elif plan.mode == MODE_EACH_UPLOAD:
-            self._post(dumps((UPLOAD, self.iteration, done, partial)), self.upload_cost)
-            self._log("send_upload", done)
-        elif done == plan.tasks:
-            level = max(plan.coefficients)
-            message = self._coded(level)
-            self._post(dumps((UPLOAD, self.iteration, done, message)), self.upload_cost)
+        upload = plan.eager.get(done)
+        if upload is not None:
+            payload = dumps(Upload(self.iteration, done, upload, self._build(upload), False))
+            self._post(payload, self.upload_cost)
             self._log("send_upload", done)
 
-    def _coded(self, level: int) -> np.ndarray:
-        """``Σ_{k≤s} B^(s)[i, W_i[k]] g_{W_i[k]}`` from the partials held."""
-        coefficients = self.plan.coefficients[level]
+    def _build(self, contribution: Contribution) -> np.ndarray:
+        """The message ``contribution`` from the partials held."""
+        if isinstance(contribution, Partial):
+            return self.partials[contribution.task]
+        if isinstance(contribution, PartitionSum):
+            total = np.array(self.partials[contribution.tasks[0]], dtype=float)
+            for task in contribution.tasks[1:]:
+                total += self.partials[task]
+            return total
+        # Σ_{k≤s} B^(s)[i, W_i[k]] g_{W_i[k]}
+        coefficients = self.plan.coefficients[contribution.level]
         if len(coefficients) == 1 and coefficients[0] == 1.0:
             return self.partials[0]
         total = coefficients[0] * self.partials[0]
         for coefficient, partial in zip(coefficients[1:], self.partials[1:], strict=False):
             total += coefficient * partial
         return total
+
+    @staticmethod
+    def _tasks_needed(contribution: Contribution) -> int:
+        if isinstance(contribution, Partial):
+            return contribution.task + 1
+        if isinstance(contribution, PartitionSum):
+            return max(contribution.tasks) + 1
+        return contribution.level + 1
 
     def _post(self, payload: bytes, delay: float) -> None:
         """Send now, or after ``delay`` seconds (an emulated communication cost)."""
@@ -235,24 +259,22 @@ class _Worker:
                 self._log("task_abandon", len(self.partials))
 
     # ------------------------------------------------------------------ commands
-    def _handle(self, message: tuple) -> bool:
-        kind = message[0]
-        if kind == GO:
+    def _handle(self, message: object) -> bool:
+        if isinstance(message, Go):
             self._start_iteration(message)
-        elif kind == PLAN:
-            _, key, mode, tasks, coefficients = message
-            self.plans[key] = _Plan(mode, tasks, coefficients)
-        elif kind == EXIT:
+        elif isinstance(message, PlanMessage):
+            self.plans[message.key] = message
+        elif isinstance(message, ExitCommand):
             return False
-        elif message[1] != self.iteration:
+        elif message.iteration != self.iteration:
             pass  # a command for an iteration that is over
-        elif kind == STOP:
+        elif isinstance(message, StopCommand):
             self._log("got_stop", len(self.partials))
             self._pause()
-            self._post(dumps((STOPPED, self.iteration, len(self.partials))), 0.0)
-        elif kind == REQUEST:
-            self._reply(message[2])
-        elif kind == RESUME:
+            self._post(dumps(Stopped(self.iteration, len(self.partials))), 0.0)
+        elif isinstance(message, RequestCommand):
+            self._reply(message.contribution)
+        elif isinstance(message, ResumeCommand):
             self._log("got_resume", len(self.partials))
             if self.stopped:
                 self.stopped = False
@@ -261,40 +283,50 @@ class _Worker:
                     self.task_end = now + self.remaining
                     if self.crash_at is not None:
                         self.crash_at += now
-        elif kind == REPORT:
-            self.channel.send_bytes(dumps((LOG, self.iteration, self.trace or [])))
+        elif isinstance(message, ReportCommand):
+            self.channel.send_bytes(dumps(TraceLog(self.iteration, self.trace or [])))
         return True
 
-    def _start_iteration(self, message: tuple) -> None:
-        _, iteration, key, params, times, crash_after, costs, trace = message
+    def _start_iteration(self, message: Go) -> None:
         received = time.monotonic()
         self._reset_iteration()
         self.outbox.clear()  # anything still held back belongs to an iteration that is over
-        self.iteration = iteration
-        self.plan = self.plans[key]
-        self.params = pickle.loads(params)
-        self.times = times
-        self.upload_cost, self.signal_cost = costs
-        self.trace = [(received, "receive", 0)] if trace else None
+        self.iteration = message.iteration
+        self.plan = self.plans[message.plan]
+        self.params = pickle.loads(message.params)
+        self.times = message.times
+        self.upload_cost, self.signal_cost = message.upload_cost, message.signal_cost
+        self.trace = [(received, "receive", 0)] if message.trace else None
         self.stopped = False
         self.next_start = received
         self._advance()
-        if crash_after is not None:
-            self.crash_at = received + crash_after
+        if message.crash_after is not None:
+            self.crash_at = received + message.crash_after
 
-    def _reply(self, level: int) -> None:
-        self._log("got_request", level)
+    def _reply(self, contribution: Contribution) -> None:
+        what = contribution.level if isinstance(contribution, Coded) else -1
+        self._log("got_request", what)
         self._pause()
-        if len(self.partials) < level + 1:
-            text = f"level {level} requested from a worker holding {len(self.partials)} partials"
-            self._post(dumps((ERROR, self.iteration, text)), 0.0)
+        if len(self.partials) < self._tasks_needed(contribution):
+            text = f"{contribution} requested from a worker holding {len(self.partials)} partials"
+            self._post(dumps(WorkerFailure(self.iteration, text)), 0.0)
             return
-        coded = self._coded(level)
-        payload = dumps((MESSAGE, self.iteration, level, len(self.partials), coded))
+        message = self._build(contribution)
+        payload = dumps(Upload(self.iteration, len(self.partials), contribution, message, True))
         self._post(payload, self.upload_cost)
-        self._log("send_upload", level)
+        self._log("send_upload", what)
 
 
-def worker_main(channel: Channel, index: int, window: Sequence[Any], gradient: Any) -> None:
-    """Serve the master on ``channel`` until it says exit or goes away."""
-    _Worker(channel, index, window, gradient).run()
+def worker_main(
+    channel: Channel,
+    index: int,
+    window: Sequence[Any],
+    gradient: Any,
+    crash: Callable[[], object] = kill_own_process,
+) -> None:
+    """Serve the master on ``channel`` until it says exit or goes away.
+
+    ``crash`` carries out an injected crash; it must not return (the default kills the process
+    with ``SIGKILL``; a backend whose workers share a process closes the channel and raises).
+    """
+    _Worker(channel, index, window, gradient, crash).run()

@@ -1,71 +1,30 @@
-"""The schemes gclib compares, all on the same cyclic placement and task order.
-
-- ``nested``: the nested gradient code with level set ``S`` (progress signals, one upload).
-- ``gc:s``: the classic gradient code GC(s); a worker uploads after its ``s+1`` tasks.
-- ``uncoded``: ``B = I``; the master waits for all ``n`` workers (GC(0)).
-- ``ignore:s``: uncoded, but the master sums the first ``n − s`` partial gradients and rescales
-  by ``n/(n − s)``: fast and inexact.
-- ``streaming``: every partial gradient is uploaded as soon as it is computed; the master
-  finishes when every partition has arrived (the coverage bound of the placement).
+"""Scheme names: ``nested``, ``uncoded``, ``gc:S``, ``ignore:S``, ``streaming``, ``cover`` and
+``nested-eager``, parsed into scheme objects. This module and the classes themselves are the only
+places that know the names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-__all__ = ["Scheme", "parse_scheme", "parse_schemes", "parse_levels", "resolve_schemes"]
+from gclib.schemes.base import Scheme
+from gclib.schemes.coded import (
+    GradientCodingScheme,
+    IgnoreStragglersScheme,
+    NestedEagerScheme,
+    NestedScheme,
+    UncodedScheme,
+)
+from gclib.schemes.coverage import CoverScheme, StreamingScheme
 
-_KINDS = ("nested", "gc", "uncoded", "ignore", "streaming")
-_SCHEME_HELP = "nested, uncoded, gc:S, ignore:S or streaming"
+__all__ = ["parse_scheme", "parse_schemes", "parse_levels", "resolve_schemes", "SCHEME_NAMES"]
 
-
-@dataclass(frozen=True)
-class Scheme:
-    """A scheme on the cyclic placement with windows of ``s_max + 1`` partitions.
-
-    Attributes:
-        kind: one of ``nested``, ``gc``, ``uncoded``, ``ignore``, ``streaming``.
-        levels: the tolerances the master may decode with: ``S`` for nested, ``(s,)`` for GC(s)
-            and ignore-stragglers(s), ``(0,)`` for uncoded, ``()`` for streaming.
-        s_max: the placement's largest tolerance; every worker stores ``s_max + 1`` partitions.
-    """
-
-    kind: str
-    levels: tuple[int, ...]
-    s_max: int
-
-    @property
-    def name(self) -> str:
-        if self.kind in ("gc", "ignore"):
-            return f"{self.kind}:{self.levels[0]}"
-        return self.kind
-
-    @property
-    def exact(self) -> bool:
-        """Whether the master recovers the full gradient exactly."""
-        return self.kind != "ignore"
-
-    @property
-    def tasks_per_worker(self) -> int:
-        """The most tasks a worker computes in one iteration."""
-        if self.kind in ("uncoded", "ignore"):
-            return 1
-        if self.kind == "streaming":
-            return self.s_max + 1
-        return max(self.levels) + 1
-
-    @property
-    def uses_signals(self) -> bool:
-        """Nested workers signal progress and upload on request; others upload eagerly."""
-        return self.kind == "nested"
-
-    @property
-    def uploads_each_task(self) -> bool:
-        return self.kind == "streaming"
-
-    def __str__(self) -> str:
-        return self.name
+#: every scheme name a user may write (``S`` a tolerance)
+SCHEME_NAMES = ("nested", "uncoded", "gc:S", "ignore:S", "streaming", "cover", "nested-eager")
+_SCHEME_HELP = "nested, uncoded, gc:S, ignore:S, streaming, cover or nested-eager"
+_WITH_TOLERANCE = {"gc": GradientCodingScheme, "ignore": IgnoreStragglersScheme}
+_WITH_LEVELS = {"nested": NestedScheme, "nested-eager": NestedEagerScheme}
+_PLAIN = {"uncoded": UncodedScheme, "streaming": StreamingScheme, "cover": CoverScheme}
 
 
 def parse_levels(text: str | Iterable[int] | None, s_max: int) -> tuple[int, ...]:
@@ -102,34 +61,34 @@ def parse_levels(text: str | Iterable[int] | None, s_max: int) -> tuple[int, ...
 def parse_scheme(
     text: str, s_max: int, levels: Sequence[int] | None = None, n: int | None = None
 ) -> Scheme:
-    """Parse one scheme name (``nested``, ``uncoded``, ``gc:S``, ``ignore:S``, ``streaming``)."""
+    """Parse one scheme name (``nested``, ``uncoded``, ``gc:S``, ``ignore:S``, ``streaming``,
+    ``cover``, ``nested-eager``); ``levels`` is the level set of the nested schemes (default
+    ``0..s_max``)."""
     if not isinstance(text, str):
         raise ValueError(f"Argument 'scheme' must be a string like 'gc:2', not {text!r}.")
     name = text.strip().lower()
-    kind, _, arg = name.partition(":")
-    if kind not in _KINDS:
-        raise ValueError(f"Argument 'scheme' must be one of {_SCHEME_HELP}, not {text!r}.")
-    if kind in ("gc", "ignore"):
+    keyword, _, arg = name.partition(":")
+    if keyword in _WITH_TOLERANCE:
         try:
             s = int(arg)
         except ValueError:
             raise ValueError(
-                f"Argument 'scheme' {text!r} needs an integer tolerance, as in '{kind}:2'."
+                f"Argument 'scheme' {text!r} needs an integer tolerance, as in '{keyword}:2'."
             ) from None
-        upper = s_max if kind == "gc" else (n - 1 if n is not None else None)
+        upper = s_max if keyword == "gc" else (n - 1 if n is not None else None)
         if s < 0 or (upper is not None and s > upper):
-            bound = "s_max" if kind == "gc" else "n - 1"
+            bound = "s_max" if keyword == "gc" else "n - 1"
             raise ValueError(
                 f"Argument 'scheme' {text!r} needs a tolerance in [0, {bound}] = [0, {upper}]."
             )
-        return Scheme(kind, (s,), s_max)
+        return _WITH_TOLERANCE[keyword](s, s_max)
+    if keyword not in _WITH_LEVELS and keyword not in _PLAIN:
+        raise ValueError(f"Argument 'scheme' must be one of {_SCHEME_HELP}, not {text!r}.")
     if arg:
-        raise ValueError(f"Argument 'scheme' {text!r}: {kind!r} takes no ':' parameter.")
-    if kind == "nested":
-        return Scheme("nested", parse_levels(levels, s_max), s_max)
-    if kind == "uncoded":
-        return Scheme("uncoded", (0,), s_max)
-    return Scheme("streaming", (), s_max)
+        raise ValueError(f"Argument 'scheme' {text!r}: {keyword!r} takes no ':' parameter.")
+    if keyword in _WITH_LEVELS:
+        return _WITH_LEVELS[keyword](parse_levels(levels, s_max), s_max)
+    return _PLAIN[keyword](s_max)
 
 
 def parse_schemes(
@@ -183,10 +142,8 @@ def resolve_schemes(
         else:
             raise ValueError(f"Argument 'schemes' must hold Schemes or names, not {item!r}.")
         for scheme in parsed:
-            if n is not None and scheme.s_max >= n:
-                raise ValueError(f"Argument 's_max' must be below n = {n}, not {scheme.s_max}.")
-            if n is not None and scheme.levels and max(scheme.levels) >= n:
-                raise ValueError(f"Scheme {scheme.name} needs tolerances below n = {n}.")
+            if n is not None:
+                scheme.check_workers(n)
             if scheme not in result:
                 result.append(scheme)
     if not result:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gclib.analysis.prediction import predict
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme, parse_levels, resolve_schemes
 from gclib.training.objectives import softmax_gradient, softmax_loss, split_partitions
@@ -60,8 +61,6 @@ DATASETS = ("digits",)
 DEFAULT_LEARNING_RATE = 0.5
 DEFAULT_L2 = 1e-3
 DEFAULT_ITERATIONS = 50
-# Monte Carlo iterations behind the predicted latency of streaming
-_MONTE_CARLO_ITERATIONS = 20_000
 
 
 # ---------------------------------------------------------------------------------- data
@@ -358,24 +357,6 @@ class TrainingRun:
         self.test_accuracy.append(objective.accuracy(params, "test"))
 
 
-def _predicted_latency(
-    n: int, scheme: Scheme, model: RuntimeModel, seed: np.random.SeedSequence
-) -> float | None:
-    """``E[T | T < ∞]``: exact, or by Monte Carlo for streaming (no closed form); ``None`` when
-    no iteration can finish."""
-    if scheme.kind == "streaming":
-        from gclib.analysis.simulate import simulate
-
-        rng = np.random.default_rng(seed)
-        latencies = simulate(n, [scheme], model, _MONTE_CARLO_ITERATIONS, rng)[scheme.name].latency
-        finite = latencies[np.isfinite(latencies)]
-        return float(finite.mean()) if finite.size else None
-    from gclib.analysis.latency import expected_latency
-
-    value = expected_latency(n, scheme, model, conditional=True)
-    return value if math.isfinite(value) else None
-
-
 def train(
     data: TrainingData,
     schemes: str | Scheme | Sequence[str | Scheme],
@@ -484,7 +465,9 @@ def train(
             for scheme in resolved:
                 bar.set_description(scheme.name)
                 run = TrainingRun(scheme.name, pool.time_unit)
-                run.predicted_latency = _predicted_latency(workers, scheme, model, simulation_seed)
+                run.predicted_latency = predict(
+                    workers, scheme, model, simulation_seed
+                ).mean_latency
                 params = objective.initial_params()
                 trajectory = [params]
                 run._record(objective, params)

@@ -1,0 +1,274 @@
+"""The master's side of one iteration: feed the workers' messages to the scheduler, carry out its
+actions on the backend, combine what arrived and close the round.
+
+The scheme decides (through the :class:`~gclib.Scheduler`) and combines; this module only moves
+typed messages (:mod:`gclib.runtime.protocol`) between the backend and the scheduler.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gclib.codes.errors import NotDecodableError
+from gclib.runtime.protocol import (
+    ReportCommand,
+    RequestCommand,
+    ResumeCommand,
+    Signal,
+    StopCommand,
+    Stopped,
+    TraceLog,
+    Upload,
+    WorkerFailure,
+    dumps,
+    loads,
+)
+from gclib.runtime.results import IterationResult, PoolEvent
+from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler, Stop
+from gclib.runtime.transports import Died, Received, WorkerBackend
+from gclib.schemes.base import Coded, Contribution, Finish, Scheme
+
+__all__ = ["SchemePlan", "Round"]
+
+# Seconds the master waits for the acknowledgements that close an iteration: far beyond what a
+# healthy worker needs; a worker that misses them is replaced.
+CLOSE_TIMEOUT = 5.0
+
+
+@dataclass
+class SchemePlan:
+    """How the pool runs one scheme: its plan number on the workers, task count and codes."""
+
+    key: int
+    scheme: Scheme
+    tasks: int
+    codes: dict[int, Any]  # level -> code with decode(messages)
+
+
+@dataclass
+class Round:
+    """Master-side state of one iteration, and what it does with each event."""
+
+    number: int
+    plan: SchemePlan
+    scheduler: Scheduler
+    backend: WorkerBackend
+    respawn: Callable[[int], None]
+    start: float
+    time_unit: float
+    events: list[PoolEvent]
+    progress: np.ndarray
+    outstanding: np.ndarray  # replies still due from each worker (stop acks, requested messages)
+    messages: dict[tuple[int, Contribution], np.ndarray] = field(default_factory=dict)
+    signals: int = 0
+    uploads: int = 0
+    lost: list[int] = field(default_factory=list)
+    respawned: list[int] = field(default_factory=list)
+    outcome: Complete | Fail | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+    @property
+    def n(self) -> int:
+        return self.scheduler.n
+
+    def log(self, worker: int | None, kind: str, value: int | None = None) -> None:
+        self.events.append(
+            PoolEvent((time.monotonic() - self.start) / self.time_unit, worker, kind, value)
+        )
+
+    # ------------------------------------------------------------------ events
+    def collect(self, deadline: float) -> None:
+        """Feed events to the scheduler until it completes or fails, or the deadline passes."""
+        end = self.start + deadline
+        while not self.scheduler.done:
+            remaining = end - time.monotonic()
+            if remaining <= 0.0:
+                units = deadline / self.time_unit
+                reason = f"the deadline of {units:.4g} model time units passed"
+                # the scheduler fails too, so that reports still arriving cannot complete it
+                self.act(self.scheduler.abort(reason))
+                return
+            for event in self.backend.wait(remaining):
+                self.handle(event)
+            if self.error is not None:
+                self.act(self.scheduler.abort("a worker's gradient function raised"))
+                return
+
+    def handle(self, event: Received | Died) -> None:
+        worker = event.worker
+        if isinstance(event, Died):
+            self.lost.append(worker)
+            self.outstanding[worker] = 0
+            self.log(worker, "lost")
+            self.act(self.scheduler.lost(worker))
+            return
+        message = loads(event.payload)
+        if getattr(message, "iteration", None) != self.number:
+            if isinstance(message, WorkerFailure) and message.iteration is None:
+                self.error = f"worker {worker}: {message.text}"
+            return  # a late message of an earlier iteration, or a start-up note
+        if isinstance(message, Signal):
+            self.signals += 1
+            self._advance(worker, message.tasks_done)
+            self.log(worker, "signal", message.tasks_done)
+            self.act(self.scheduler.progress(worker, message.tasks_done))
+        elif isinstance(message, Upload):
+            self.uploads += 1
+            self._advance(worker, message.tasks_done)
+            self.messages[(worker, message.contribution)] = message.payload
+            if message.requested:
+                self.outstanding[worker] -= 1
+                level = (
+                    message.contribution.level if isinstance(message.contribution, Coded) else -1
+                )
+                self.log(worker, "message", level)
+                self.act(self.scheduler.message(worker, message.contribution))
+            else:
+                self.log(worker, "upload", message.tasks_done)
+                self.act(self.scheduler.progress(worker, message.tasks_done))
+        elif isinstance(message, Stopped):
+            self.outstanding[worker] -= 1
+            self._advance(worker, message.tasks_done)
+            self.log(worker, "stopped", message.tasks_done)
+        elif isinstance(message, WorkerFailure):
+            self.error = f"worker {worker}: {message.text}"
+            self.outstanding[worker] = 0
+        elif isinstance(message, TraceLog):
+            for stamp, what, value in message.entries:
+                moment = (stamp - self.start) / self.time_unit
+                self.events.append(PoolEvent(moment, worker, what, value))
+            self.outstanding[worker] -= 1
+
+    def _advance(self, worker: int, tasks_done: int) -> None:
+        self.progress[worker] = max(self.progress[worker], tasks_done)
+
+    def act(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, Request):
+                for worker, contribution in action.requests:
+                    command = dumps(RequestCommand(self.number, contribution))
+                    level = contribution.level if isinstance(contribution, Coded) else -1
+                    if self._send_logged(worker, command, "request", level):
+                        self.outstanding[worker] += 1
+            elif isinstance(action, Stop):
+                self.stop(action.workers)
+            elif isinstance(action, Resume):
+                resume = dumps(ResumeCommand(self.number))
+                for worker in action.workers:
+                    self._send_logged(worker, resume, "resume")
+            elif isinstance(action, Complete | Fail):
+                self.finished_at = time.monotonic()
+                self.outcome = action
+                self.log(None, "complete" if isinstance(action, Complete) else "fail")
+
+    def _send_logged(
+        self, worker: int, payload: bytes, kind: str, value: int | None = None
+    ) -> bool:
+        """Send and log the command with the time it left (before the worker can react)."""
+        moment = (time.monotonic() - self.start) / self.time_unit
+        if not self.backend.send(worker, payload):
+            return False
+        self.events.append(PoolEvent(moment, worker, kind, value))
+        return True
+
+    def stop(self, workers: Sequence[int] | range) -> None:
+        """Tell busy workers to stop; a worker that finished its tasks is idle already."""
+        stop = dumps(StopCommand(self.number))
+        for worker in workers:
+            if self.progress[worker] >= self.plan.tasks or worker in self.lost:
+                continue
+            if self._send_logged(worker, stop, "stop"):
+                self.outstanding[worker] += 1
+
+    # ------------------------------------------------------------------ the end of the round
+    def combine(self) -> tuple[np.ndarray | None, float]:
+        """The gradient by the scheme's rule, and the seconds it took."""
+        outcome = self.outcome
+        if not isinstance(outcome, Complete):
+            return None, 0.0
+        begin = time.perf_counter()
+        finish = Finish(outcome.level, outcome.uses)
+        try:
+            gradient = self.plan.scheme.combine(self.n, finish, self.messages, self.plan.codes)
+        except NotDecodableError as error:
+            self.outcome = Fail(f"not decodable: {error}")
+            return None, time.perf_counter() - begin
+        return np.asarray(gradient), time.perf_counter() - begin
+
+    def close(self, trace: bool) -> None:
+        """Wait for the replies still due (stop acknowledgements, late messages) and the traces,
+        so that every live worker is idle and its channel empty for the next iteration."""
+        end = time.monotonic() + CLOSE_TIMEOUT
+        if trace:
+            report = dumps(ReportCommand(self.number))
+            for worker in range(self.n):
+                if self.backend.send(worker, report):
+                    self.outstanding[worker] += 1
+        pending = self._pending()
+        while pending:
+            remaining = end - time.monotonic()
+            if remaining <= 0.0:
+                for worker in pending:  # stuck beyond any task: replace it
+                    self.lost.append(worker)
+                    self.log(worker, "lost")
+                    self.respawned.append(worker)
+                    self.respawn(worker)
+                break
+            for event in self.backend.wait(remaining):
+                self.handle(event)
+            pending = self._pending()
+        self.events.sort(key=lambda event: event.time)
+
+    def _pending(self) -> list[int]:
+        return [
+            w
+            for w in range(self.n)
+            if self.outstanding[w] > 0 and w not in self.lost and self.backend.alive(w)
+        ]
+
+    def result(
+        self,
+        gradient: np.ndarray | None,
+        decode_time: float,
+        true_gradient: np.ndarray | None,
+        error_scale: float | None,
+    ) -> IterationResult:
+        outcome = self.outcome
+        finished_at = self.finished_at or time.monotonic()
+        wall = finished_at - self.start
+        failed = not isinstance(outcome, Complete)
+        error = None
+        if gradient is not None and true_gradient is not None:
+            truth = np.asarray(true_gradient, dtype=float)
+            if truth.shape != gradient.shape:
+                raise ValueError(
+                    f"Argument 'true_gradient' must have shape {gradient.shape}, not {truth.shape}."
+                )
+            scale = float(np.linalg.norm(truth)) if error_scale is None else float(error_scale)
+            error = float(np.linalg.norm(gradient - truth)) / (scale if scale > 0.0 else 1.0)
+        return IterationResult(
+            iteration=self.number,
+            scheme=self.plan.scheme.name,
+            failed=failed,
+            reason=outcome.reason if isinstance(outcome, Fail) else None,
+            latency=math.inf if failed else wall / self.time_unit,
+            wall_time=wall,
+            decode_time=decode_time,
+            level=None if failed else outcome.level,
+            responders=() if failed else tuple(outcome.responders),
+            tasks_done=self.progress.copy(),
+            uploads=self.uploads,
+            signals=self.signals,
+            gradient=gradient,
+            decode_error=error,
+            lost=tuple(self.lost),
+            respawned=tuple(sorted(self.respawned)),
+            events=self.events,
+        )
