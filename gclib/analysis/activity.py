@@ -87,6 +87,11 @@ def _reduced_groups(groups: Sequence[WorkerGroup], index: int) -> list[WorkerGro
 
 @functools.lru_cache(maxsize=256)
 def _activity(problem: _Problem) -> _Activity:
+    if problem.conditions is None:
+        raise ValueError(
+            f"The {problem.scheme.label} scheme's load and uploads have no exact program here "
+            "(only its latency has); gclib.simulate estimates them."
+        )
     if math.isinf(problem.model.rate):
         return _activity_deterministic(problem)
     return _activity_continuous(problem)
@@ -153,6 +158,8 @@ def _activity_continuous(problem: _Problem) -> _Activity:
                     out[c * block + K + r] = dens[m - 1] * trig[:, r]
         return out
 
+    if not components:  # no worker ever finishes a task: nothing computed, nothing uploaded
+        return _Activity(0.0, 0.0, 0.0, tuple((s, 0.0) for s, _, _ in conditions))
     # the densities are negligible beyond every factor's Gamma(K) quantile 1 − 1e-16
     a, mu = model.shift, model.rate
     upper = max(f * (K * a + special.gammainccinv(K, 1e-16) / mu) for _, _, f in components)
@@ -161,8 +168,6 @@ def _activity_continuous(problem: _Problem) -> _Activity:
     points = [k * a * f for _, _, f in components for k in range(1, K + 1)]
     points += [p + delta for p in points]
     edges = np.array(sorted({0.0, upper, *[p for p in points if p < upper]}))
-    if not components:
-        return _Activity(0.0, 0.0, 0.0, tuple((s, 0.0) for s, _, _ in conditions))
     values, _ = _integrate(integrand, edges, abs_tol=1e-11, rel_tol=1e-9)
     tasks = 0.0
     eager_uploads = 0.0

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize
 
+from gclib.analysis.coverage import _partial_mean as coverage_partial_mean
+from gclib.analysis.coverage import coverage_failure_probability, coverage_survival
 from gclib.analysis.dynamic_program import _never_probability, _survival_raw
 from gclib.analysis.problem import _Problem, _problem
 from gclib.analysis.quadrature import (
@@ -32,6 +34,28 @@ from gclib.analysis.quadrature import (
 )
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme
+
+
+# ------------------------------------------------------------------ the two exact programs
+def _survival(problem: _Problem, t: np.ndarray) -> np.ndarray:
+    """``P(T > t)`` of the raw latency: the coverage program or the dynamic program."""
+    if problem.scheme.covers:
+        return coverage_survival(t, problem.n, problem.scheme.s_max, problem.model)
+    return _survival_raw(problem, t)
+
+
+def _never(problem: _Problem) -> float:
+    """``P(T = ∞)``."""
+    if problem.scheme.covers:
+        return coverage_failure_probability(problem.n, problem.scheme.s_max, problem.model)
+    return _never_probability(problem)
+
+
+def _partial_mean(problem: _Problem) -> tuple[float, float]:
+    """``(E[T ; T < ∞], error bound)`` of the raw latency."""
+    if problem.scheme.covers:
+        return coverage_partial_mean(problem.n, problem.scheme.s_max, problem.model)
+    return _raw_mean(problem)
 
 
 # ---------------------------------------------------------------------------------- latency
@@ -75,31 +99,44 @@ def latency_cdf(
     survival = np.ones_like(raw)
     positive = raw > 0
     if positive.any():
-        survival[positive] = _survival_raw(problem, raw[positive])
+        survival[positive] = _survival(problem, raw[positive])
     return np.clip(1.0 - survival, 0.0, 1.0)
 
 
 def failure_probability(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> float:
     """``P(latency = ∞)``: the probability that too many workers are unresponsive (slowdown
     ``inf`` or crashed) for any level to be reached."""
-    return _never_probability(_problem(n, levels, model))
+    return _never(_problem(n, levels, model))
 
 
 @functools.lru_cache(maxsize=256)
 def _raw_mean(problem: _Problem) -> tuple[float, float]:
-    """``(E[T ; T < ∞], error bound)`` of the raw latency."""
+    """``(E[T ; T < ∞], error bound)`` of the raw latency.
+
+    ``E[T ; T < ∞] = start · (1 − ν) + ∫_start^X (P(T > t) − ν) dt + ∫_X^∞ P(X < T < ∞) dt``
+    with ``ν = P(T = ∞)``. The bound adds the quadrature's error estimate, the closed-form bound
+    of the last integral, and the dynamic program's discarded mass: it computes ``P(T > t)`` and
+    ``ν`` each too small by at most ``Δ(t)`` and ``Δ_∞``, which moves the result by at most
+    ``∫_start^X Δ(t) dt + X · Δ_∞`` (the first integral by quadrature, its own error estimate
+    included).
+    """
+    from gclib.analysis.dynamic_program import _never_bounded, _survival_raw_bounded
+
     never = _never_probability(problem)
     if never >= 1.0:
         return 0.0, 0.0
+    never_lost = _never_bounded(problem)[1]
     start = _earliest(problem)
     if math.isinf(problem.model.rate):
         edges = np.concatenate([[start], _breakpoints(problem, math.inf)])
         edges = np.unique(edges[edges >= start])
         if edges.size < 2:
-            return start * (1 - never), 0.0
+            return start * (1 - never), start * never_lost
         mids = (edges[:-1] + edges[1:]) / 2
-        pieces = np.maximum(_survival_raw(problem, mids) - never, 0.0)
-        return start * (1 - never) + float(np.sum(pieces * np.diff(edges))), 0.0
+        survival, lost = _survival_raw_bounded(problem, mids)
+        pieces = np.maximum(survival - never, 0.0)
+        bound = float(np.sum(lost * np.diff(edges))) + edges[-1] * never_lost
+        return start * (1 - never) + float(np.sum(pieces * np.diff(edges))), bound
     scale = _time_scale(problem)
     tail_tol = 1e-13 * scale
     upper = _upper_limit(problem, tail_tol)
@@ -107,10 +144,13 @@ def _raw_mean(problem: _Problem) -> tuple[float, float]:
     edges = edges[edges >= start]
 
     def integrand(t: np.ndarray) -> np.ndarray:
-        return np.maximum(_survival_raw(problem, t) - never, 0.0)[None]
+        survival, lost = _survival_raw_bounded(problem, t)
+        return np.stack([np.maximum(survival - never, 0.0), lost])
 
     value, error = _integrate(integrand, edges, abs_tol=1e-12 * scale)
-    return start * (1 - never) + float(value[0]), float(error[0]) + _tail_bound(problem, upper)
+    discarded = float(value[1] + error[1]) + upper * never_lost
+    bound = float(error[0]) + _tail_bound(problem, upper) + discarded
+    return start * (1 - never) + float(value[0]), bound
 
 
 def expected_latency(
@@ -141,10 +181,10 @@ def expected_latency(
         8.79
     """
     problem = _problem(n, levels, model)
-    never = _never_probability(problem)
+    never = _never(problem)
     if never >= 1.0 - 1e-12 or (never > 0.0 and not conditional):
         return math.inf
-    value, _ = _raw_mean(problem)
+    value, _ = _partial_mean(problem)
     if conditional:
         value /= 1.0 - never
     return value + problem.latency_offset
@@ -170,7 +210,7 @@ def latency_quantile(
     probs = np.asarray(q, dtype=float)
     if np.isnan(probs).any() or (probs < 0).any() or (probs > 1).any():
         raise ValueError(f"Argument 'q' must hold probabilities in [0, 1], not {q!r}.")
-    finish = 1.0 - _never_probability(problem)
+    finish = 1.0 - _never(problem)
     start = _earliest(problem)
     result = np.empty(probs.shape)
     for index, p in np.ndenumerate(probs):
@@ -186,11 +226,11 @@ def _raw_quantile(problem: _Problem, p: float, finish: float, start: float) -> f
         return math.inf
 
     def cdf(t: float) -> float:
-        return 1.0 - float(_survival_raw(problem, np.array([t]))[0])
+        return 1.0 - float(_survival(problem, np.array([t]))[0])
 
     if math.isinf(problem.model.rate):
         points = np.unique(np.concatenate([[start], _breakpoints(problem, math.inf)]))
-        values = 1.0 - _survival_raw(problem, points)
+        values = 1.0 - _survival(problem, points)
         reached = np.nonzero(values >= p - 1e-14)[0]
         return float(points[reached[0]]) if reached.size else math.inf
     high = max(start, 0.0) + _time_scale(problem)

@@ -19,7 +19,7 @@ _MONTE_CARLO_ITERATIONS = 20_000
 
 def has_exact_theory(scheme: Scheme, n: int) -> bool:
     """Whether the exact theory computes ``scheme``'s latency distribution on ``n`` workers."""
-    return scheme.conditions(n) is not None
+    return scheme.conditions(n) is not None or scheme.covers
 
 
 @dataclass(frozen=True)

@@ -37,17 +37,18 @@ class _Problem:
     """A scheme reduced to what the theory needs.
 
     ``conditions`` holds ``(s, m, c)``: finish at level ``s`` once ``C_m ≥ c``; sorted by ``m``
-    so that ties go to the smaller level.
+    so that ties go to the smaller level. Schemes whose raw latency is the coverage time have no
+    conditions (``None``): the coverage program computes them.
     """
 
     n: int
     scheme: Scheme
-    conditions: tuple[tuple[int, int, int], ...]
+    conditions: tuple[tuple[int, int, int], ...] | None
     model: RuntimeModel
 
     @property
     def max_tasks(self) -> int:
-        return max(m for _, m, _ in self.conditions)
+        return self.scheme.tasks_per_worker
 
     @property
     def groups(self) -> tuple[WorkerGroup, ...]:
@@ -101,8 +102,6 @@ def _problem(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> _Pr
     scheme = as_scheme(levels, n)
     scheme.check_workers(n)
     conditions = scheme.conditions(n)
-    if conditions is None:
-        raise ValueError(
-            f"The {scheme.label} scheme's latency is not reached by the dynamic program."
-        )
+    if conditions is None and not scheme.covers:
+        raise ValueError(f"The {scheme.label} scheme has no exact latency theory.")
     return _Problem(n, scheme, conditions, model)

@@ -147,7 +147,8 @@ def _earliest(problem: _Problem) -> float:
     factors = _finite_factors(problem)
     if not factors:
         return math.inf
-    first = min(m for _, m, _ in problem.conditions)
+    # the coverage time needs some task done: one task, like the fastest condition
+    first = min(m for _, m, _ in problem.conditions) if problem.conditions else 1
     return first * problem.model.shift * factors[0]
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gclib.analysis.activity import _activity
-from gclib.analysis.dynamic_program import _never_probability
-from gclib.analysis.latency import expected_latency, latency_quantile
-from gclib.analysis.problem import _problem
+from gclib.analysis.activity import _Activity, _activity
+from gclib.analysis.latency import expected_latency, failure_probability, latency_quantile
+from gclib.analysis.problem import _Problem, _problem
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme
 
@@ -28,6 +27,9 @@ class LatencySummary:
         uploads_per_iteration: expected gradient-sized uploads per iteration.
         signals_per_iteration: expected progress signals per iteration.
         level_probabilities: ``s → P(decoded at level s)``.
+        activity_method: how the load, uploads and signals were obtained: ``"exact"``, or
+            ``"monte carlo"`` (seeded, :data:`ACTIVITY_ITERATIONS` iterations) for the schemes
+            whose latency is the coverage time, which only the latency program reaches.
     """
 
     scheme: str
@@ -39,6 +41,19 @@ class LatencySummary:
     uploads_per_iteration: float
     signals_per_iteration: float
     level_probabilities: dict[int, float]
+    activity_method: str = "exact"
+
+
+#: Monte Carlo iterations (seed 0) of the load and uploads of the coverage schemes
+ACTIVITY_ITERATIONS = 20_000
+
+
+def _simulated_activity(problem: _Problem) -> _Activity:
+    from gclib.analysis.simulate import simulate
+
+    run = simulate(problem.n, [problem.scheme], problem.model, ACTIVITY_ITERATIONS, rng=0)
+    result = run[problem.scheme.name]
+    return _Activity(result.mean_tasks_per_worker, result.mean_uploads, result.mean_signals, ())
 
 
 def latency_summary(
@@ -50,16 +65,18 @@ def latency_summary(
     """Every exact quantity of one scheme at once (see :class:`LatencySummary`)."""
     problem = _problem(n, levels, model)
     name = problem.scheme.name
-    activity = _activity(problem)
+    exact = problem.conditions is not None
+    activity = _activity(problem) if exact else _simulated_activity(problem)
     values = latency_quantile(list(quantiles), n, levels, model) if quantiles else []
     return LatencySummary(
         scheme=name,
-        levels=tuple(s for s, _, _ in problem.conditions),
+        levels=problem.scheme.levels,
         expected_latency=expected_latency(n, levels, model),
-        failure_probability=_never_probability(problem),
+        failure_probability=failure_probability(n, problem.scheme, model),
         quantiles={float(q): float(v) for q, v in zip(quantiles, values, strict=True)},
         tasks_per_worker=activity.tasks_per_worker,
         uploads_per_iteration=activity.uploads,
         signals_per_iteration=activity.signals,
         level_probabilities=dict(activity.levels),
+        activity_method="exact" if exact else "monte carlo",
     )
