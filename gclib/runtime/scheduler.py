@@ -158,7 +158,7 @@ class Scheduler:
         self._check_worker(worker)
         if not self.scheme.requests:
             raise ValueError(
-                f"Scheme {self.scheme.label} requests no messages: its uploads come unasked (not coded messages on request)."
+                f"Scheme {self.scheme.label} requests no coded messages: its uploads come unasked."
             )
         self.received[worker].add(contribution)
         if self.status is not Status.COLLECTING or self.asked is None:
