@@ -17,30 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from gclib._verify import ArgumentTypeError, check_integer, check_probability, check_real
+
 __all__ = ["RuntimeModel", "ModelSample", "WorkerGroup"]
-
-
-def _check_real(
-    name: str, value: object, *, low: float, allow_inf: bool = False, positive: bool = False
-) -> float:
-    """``value`` as a float in ``[low, inf)`` (``(0, inf)`` if ``positive``), finite unless
-    ``allow_inf``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"Argument {name!r} must be a real number, not {value!r}.")
-    value = float(value)
-    too_small = value <= 0.0 if positive else value < low
-    if math.isnan(value) or (math.isinf(value) and not allow_inf) or too_small:
-        bound = "positive" if positive else f"at least {low:g}"
-        bound += " (inf allowed)" if allow_inf else " and finite"
-        raise ValueError(f"Argument {name!r} must be {bound}, not {value!r}.")
-    return value
-
-
-def _check_probability(name: str, value: object) -> float:
-    value = _check_real(name, value, low=0.0)
-    if value > 1.0:
-        raise ValueError(f"Argument {name!r} must be a probability in [0, 1], not {value!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -106,8 +85,11 @@ class RuntimeModel:
         slowdown: ``κ ≥ 1``, a straggler's slowdown factor (``math.inf``: unresponsive).
         stragglers: ``σ``, a fixed number of stragglers per iteration instead of ``p``.
         crash_prob: probability that a worker's process crashes in an iteration.
-        upload_cost: time for one gradient-sized upload to reach the master.
-        signal_cost: time for one progress signal to reach the master.
+        upload_cost: the time one gradient-sized upload occupies a link.
+        signal_cost: the one-way time of a control message: a progress signal to the master, a
+            request or a stop to a worker.
+        shared_link: the master receives over one link, one upload at a time (``k`` uploads sent
+            together arrive after ``k · upload_cost``); by default every worker has its own link.
     """
 
     shift: float
@@ -118,6 +100,7 @@ class RuntimeModel:
     crash_prob: float
     upload_cost: float
     signal_cost: float
+    shared_link: bool
 
     def __init__(
         self,
@@ -130,35 +113,30 @@ class RuntimeModel:
         *,
         upload_cost: float = 0.0,
         signal_cost: float = 0.0,
+        shared_link: bool = False,
     ) -> None:
-        shift = _check_real("shift", shift, low=0.0)
-        rate = _check_real("rate", rate, low=0.0, allow_inf=True, positive=True)
+        shift = check_real(shift, "shift", low=0.0)
+        rate = check_real(rate, "rate", allow_inf=True, positive=True)
         if shift == 0.0 and math.isinf(rate):
             raise ValueError(
                 "Arguments 'shift' and 'rate' must give tasks of positive duration: "
                 "shift = 0 needs a finite rate."
             )
-        straggler_prob = _check_probability("straggler_prob", straggler_prob)
-        slowdown = _check_real("slowdown", slowdown, low=1.0, allow_inf=True)
+        straggler_prob = check_probability(straggler_prob, "straggler_prob")
+        slowdown = check_real(slowdown, "slowdown", low=1.0, allow_inf=True)
         if stragglers is not None:
-            if isinstance(stragglers, bool) or not isinstance(stragglers, int | np.integer):
-                raise ValueError(
-                    f"Argument 'stragglers' must be a non-negative integer or None, "
-                    f"not {stragglers!r}."
-                )
-            if stragglers < 0:
-                raise ValueError(
-                    f"Argument 'stragglers' must be a non-negative integer, not {stragglers}."
-                )
+            stragglers = check_integer(stragglers, "stragglers", 0)
             if straggler_prob != 0.0:
                 raise ValueError(
                     "Arguments 'stragglers' and 'straggler_prob' exclude each other: "
                     "give a fixed count or a probability, not both."
                 )
             stragglers = int(stragglers)
-        crash_prob = _check_probability("crash_prob", crash_prob)
-        upload_cost = _check_real("upload_cost", upload_cost, low=0.0)
-        signal_cost = _check_real("signal_cost", signal_cost, low=0.0)
+        crash_prob = check_probability(crash_prob, "crash_prob")
+        upload_cost = check_real(upload_cost, "upload_cost", low=0.0)
+        signal_cost = check_real(signal_cost, "signal_cost", low=0.0)
+        if not isinstance(shared_link, bool | np.bool_):
+            raise ArgumentTypeError(f"Argument 'shared_link' must be a bool, not {shared_link!r}.")
         for name, value in [
             ("shift", shift),
             ("rate", rate),
@@ -168,6 +146,7 @@ class RuntimeModel:
             ("crash_prob", crash_prob),
             ("upload_cost", upload_cost),
             ("signal_cost", signal_cost),
+            ("shared_link", bool(shared_link)),
         ]:
             object.__setattr__(self, name, value)
 
@@ -287,4 +266,6 @@ class RuntimeModel:
             parts.append(f"crash={self.crash_prob:g}")
         if self.upload_cost or self.signal_cost:
             parts.append(f"upload={self.upload_cost:g}, signal={self.signal_cost:g}")
+        if self.shared_link:
+            parts.append("shared link")
         return "RuntimeModel(" + ", ".join(parts) + ")"

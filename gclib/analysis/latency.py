@@ -185,9 +185,32 @@ def expected_latency(
     if never >= 1.0 - 1e-12 or (never > 0.0 and not conditional):
         return math.inf
     value, _ = _partial_mean(problem)
+    if problem.scheme.latency_offset(model) is None:
+        return _queued_mean(problem, value, never, conditional)
     if conditional:
         value /= 1.0 - never
     return value + problem.latency_offset
+
+
+def _queued_mean(problem: _Problem, partial: float, never: float, conditional: bool) -> float:
+    """The mean latency of a scheme that asks for ``k(s)`` uploads at level ``s`` over a shared
+    link: ``E[T ; T < ∞] + Σ_s P(L = s) (2c + k(s) u)``, exact from the level probabilities."""
+    from gclib.analysis.activity import _activity, _requested_uploads
+
+    scheme, model = problem.scheme, problem.model
+    if not scheme.requests or problem.conditions is None:
+        raise ValueError(
+            f"The {scheme.label} scheme's uploads queue on a shared link in ways no exact program "
+            "reaches; gclib.simulate estimates its latency."
+        )
+    levels = dict(_activity(problem).levels)
+    uploads = _requested_uploads(problem)
+    extra = sum(
+        levels[s] * (2 * model.signal_cost + count * model.upload_cost)
+        for (s, _, _), count in zip(problem.conditions, uploads, strict=True)
+    )
+    value = partial + extra
+    return value / (1.0 - never) if conditional else value
 
 
 def latency_quantile(

@@ -11,15 +11,25 @@ import numpy as np
 from gclib.model import RuntimeModel
 from gclib.schemes.base import Scheme
 
-__all__ = ["Prediction", "predict", "has_exact_theory"]
+__all__ = ["Prediction", "predict", "has_exact_theory", "has_exact_mean"]
 
 # Monte Carlo iterations of a prediction without an exact program
 _MONTE_CARLO_ITERATIONS = 20_000
 
 
-def has_exact_theory(scheme: Scheme, n: int) -> bool:
-    """Whether the exact theory computes ``scheme``'s latency distribution on ``n`` workers."""
-    return scheme.conditions(n) is not None or scheme.covers
+def has_exact_theory(scheme: Scheme, n: int, model: RuntimeModel | None = None) -> bool:
+    """Whether the exact theory computes ``scheme``'s latency distribution on ``n`` workers
+    under ``model`` (uploads queueing on a shared link are out of its reach)."""
+    reached = scheme.conditions(n) is not None or scheme.covers
+    return reached and (model is None or scheme.latency_offset(model) is not None)
+
+
+def has_exact_mean(scheme: Scheme, n: int, model: RuntimeModel) -> bool:
+    """Whether the exact theory computes ``scheme``'s mean latency: also on a shared link when
+    the master asks for a number of uploads that follows from the level it decodes at."""
+    if has_exact_theory(scheme, n, model):
+        return True
+    return scheme.requests and scheme.conditions(n) is not None
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ def predict(
 ) -> Prediction:
     """The :class:`Prediction` of ``scheme`` on ``n`` workers under ``model``: exact where
     :func:`has_exact_theory`, else by seeded Monte Carlo (``rng``)."""
-    if not has_exact_theory(scheme, n):
+    if not has_exact_mean(scheme, n, model):
         from gclib.analysis.simulate import simulate
 
         generator = np.random.default_rng(rng)

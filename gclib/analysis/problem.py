@@ -56,13 +56,27 @@ class _Problem:
 
     @property
     def latency_offset(self) -> float:
-        """Latency minus the raw latency ``T``."""
-        return self.scheme.latency_offset(self.model)
+        """Latency minus the raw latency ``T`` (a constant wherever the theory is exact)."""
+        offset = self.scheme.latency_offset(self.model)
+        if offset is None:
+            raise ValueError(
+                f"The {self.scheme.label} scheme's latency distribution on a shared link has no "
+                "exact program (its uploads queue); gclib.simulate estimates it."
+            )
+        return offset
 
     @property
     def stop_offset(self) -> float:
-        """``δ``: the time from ``T`` to the moment the master stops the workers."""
-        return self.scheme.stop_offset(self.model)
+        """``δ``: the time from ``T`` to the moment the workers stop (for a scheme whose uploads
+        come unasked, the decisive upload's trip comes first)."""
+        if self.scheme.requests:
+            return self.scheme.stop_offset(self.model)
+        if self.model.shared_link and self.model.upload_cost > 0.0:
+            raise ValueError(
+                f"The {self.scheme.label} scheme's uploads queue on a shared link, which no exact "
+                "program reaches; gclib.simulate estimates its load."
+            )
+        return self.model.upload_cost + self.scheme.stop_offset(self.model)
 
 
 def _check_n(n: object) -> int:

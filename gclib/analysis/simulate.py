@@ -158,16 +158,51 @@ def _vectorized(
     scheme: Scheme, finish: np.ndarray, model: RuntimeModel
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Latency, level, stop time and raw latency of each iteration from the finish times
-    ``(I, n, tasks)``."""
-    raw, level = scheme.sample_raw(finish)
+    ``(I, n, tasks)``, with the arithmetic of the event-driven path (so both agree exactly)."""
+    c, u = model.signal_cost, model.upload_cost
+    if scheme.requests:
+        raw, level = scheme.sample_raw(finish)
+        arrive = (raw + c) + c  # the decisive signal, then the request, reach their ends
+        if model.shared_link:
+            window = finish[..., : scheme.tasks_per_worker]
+            known = np.count_nonzero(window <= raw[:, None, None], axis=2)
+            count = scheme.requested_uploads(finish.shape[1], level, known)
+            latency = arrive.copy()
+            for j in range(int(count.max(initial=0))):
+                latency = np.where(j < count, latency + u, latency)
+        else:
+            latency = arrive + u
+        stop = arrive
+    else:
+        raw, level = scheme.sample_raw(scheme.upload_arrivals(finish, model))
+        latency = raw
+        stop = latency + c
     finite = np.isfinite(raw)
-    stop = np.where(finite, raw + scheme.stop_offset(model), np.inf)
-    latency = np.where(finite, stop + scheme.collect_time(model), np.inf)
-    return latency, level, stop, raw
+    return np.where(finite, latency, np.inf), level, np.where(finite, stop, np.inf), raw
 
 
 # -------------------------------------------------------------------------- event-driven path
 _LOST, _PROGRESS, _MESSAGE = 0, 1, 2
+
+
+def _queued_uploads(scheme: Scheme, finish: np.ndarray, model: RuntimeModel) -> np.ndarray:
+    """The arrival times of one iteration's unasked uploads, ``(n, tasks)``: on a shared link
+    the uploads are served one at a time in the order they are sent (written as the plain
+    queue, independently of :meth:`Scheme.upload_arrivals`, which the vectorised path uses)."""
+    arrivals = np.array(finish, dtype=float, copy=True)
+    tasks = [k - 1 for k in scheme.eager_tasks]
+    if not model.shared_link:
+        arrivals[:, tasks] += model.upload_cost
+        return arrivals
+    sends = sorted((float(finish[w, k]), k, w) for w in range(finish.shape[0]) for k in tasks)
+    free = 0.0
+    for time, k, w in sends:
+        if math.isfinite(time):
+            free = max(time, free) + model.upload_cost
+            arrivals[w, k] = free
+        else:
+            arrivals[w, k] = math.inf
+    return arrivals
 
 
 def _run_iteration(
@@ -180,24 +215,25 @@ def _run_iteration(
     """Replay one iteration through the Scheduler; returns ``(latency, level, stop time)``."""
     n = finish.shape[0]
     scheduler = Scheduler(n, scheme)
-    upload_cost, signal_cost = model.upload_cost, model.signal_cost
-    reports = []
-    for k in range(1, scheme.tasks_per_worker + 1):
-        if scheme.eager_upload(k) is not None:
-            reports.append((k, upload_cost))
-        elif scheme.signals:
-            reports.append((k, signal_cost))
+    link_free = 0.0  # the shared link is free from this time on
+    c, u = model.signal_cost, model.upload_cost
     # (time, kind, task count, worker, sequence): simultaneous events are handled in the order
     # losses, progress (fewer tasks first), messages
     events: list[tuple[float, int, int, int, int]] = []
     contributions: dict[int, Contribution] = {}
+    arrivals = None if scheme.requests else _queued_uploads(scheme, finish, model)
     for worker in range(n):
         if crashed[worker]:
             events.append((float(loss_times[worker]), _LOST, 0, worker, 0))
-        for k, delay in reports:
-            time = float(finish[worker, k - 1])
+        for k in range(1, scheme.tasks_per_worker + 1):
+            if arrivals is not None and scheme.eager_upload(k) is not None:
+                time = float(arrivals[worker, k - 1])
+            elif arrivals is None and scheme.signals:
+                time = float(finish[worker, k - 1]) + c
+            else:
+                continue
             if math.isfinite(time):
-                events.append((time + delay, _PROGRESS, k, worker, 0))
+                events.append((time, _PROGRESS, k, worker, 0))
     heapq.heapify(events)
     stopped = [False] * n
     stop_time = math.inf
@@ -213,13 +249,18 @@ def _run_iteration(
             actions = scheduler.progress(worker, tasks)
         for action in actions:
             if isinstance(action, Request):
-                stop_time = min(stop_time, time)
+                arrive = time + c  # the request reaches the worker, which uploads at once
+                stop_time = min(stop_time, arrive)
                 for w, contribution in action.requests:
+                    if model.shared_link:
+                        link_free = max(arrive, link_free) + u
+                        reply = link_free
+                    else:
+                        reply = arrive + u
                     contributions[len(contributions) + 1] = contribution
-                    entry = (time + upload_cost, _MESSAGE, 0, w, len(contributions))
-                    heapq.heappush(events, entry)
+                    heapq.heappush(events, (reply, _MESSAGE, 0, w, len(contributions)))
             elif isinstance(action, Complete):
-                stop_time = min(stop_time, time)
+                stop_time = min(stop_time, time + c)
                 level = -1 if action.level is None else action.level
                 return time, level, stop_time
             elif isinstance(action, Fail):
@@ -231,8 +272,14 @@ def _run_iteration(
             else:  # Stop
                 for w in action.workers:
                     stopped[w] = True
-                stop_time = min(stop_time, time)
+                stop_time = min(stop_time, time + c)
     return math.inf, -1, math.inf
+
+
+def _raw_of(scheme: Scheme, finish: np.ndarray) -> np.ndarray:
+    """The raw latency of the finish times (what the master knows when a scheme that asks
+    decides)."""
+    return scheme.sample_raw(finish)[0]
 
 
 def _event_driven(
@@ -254,7 +301,7 @@ def _event_driven(
         )
     # an iteration that never finishes keeps every worker busy with its whole window
     stop = np.where(np.isinf(latency), np.inf, stop)
-    return latency, level, stop, latency - scheme.latency_offset(model)
+    return latency, level, stop, _raw_of(scheme, finish)
 
 
 # ------------------------------------------------------------------------------- entry points

@@ -114,7 +114,7 @@ def latency_grid(
     ends = [
         float(latency_quantile(upper, n, scheme, model))
         for scheme in resolve_schemes(schemes, s_max, levels)
-        if has_exact_theory(scheme, n)
+        if has_exact_theory(scheme, n, model)
     ]
     finite = [end for end in ends if math.isfinite(end)]
     end = max(finite) if finite else 10.0 * model.mean_task_time
@@ -155,7 +155,9 @@ def plot_latency_cdfs(
     """
     resolved = resolve_schemes(schemes, s_max, levels)
     samples = dict(samples or {})
-    silent = [s.name for s in resolved if not has_exact_theory(s, n) and s.name not in samples]
+    silent = [
+        s.name for s in resolved if not has_exact_theory(s, n, model) and s.name not in samples
+    ]
     if silent:
         raise ValueError(
             f"Scheme(s) {silent} have no exact distribution: give their samples in 'samples'."
@@ -177,7 +179,7 @@ def plot_latency_cdfs(
         grid = np.asarray(t, dtype=float)
     for scheme in resolved:
         exact = None
-        if has_exact_theory(scheme, n):
+        if has_exact_theory(scheme, n, model):
             exact = (grid, latency_cdf(grid, n, scheme, model))
         plot_cdf(
             ax,

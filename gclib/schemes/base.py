@@ -252,22 +252,53 @@ class Scheme(abc.ABC):
         """Whether the raw latency is the coverage time ``T_cov`` of the placement."""
         return False
 
+    # Communication (the model's costs). A control message (signal, request, stop) takes
+    # ``signal_cost`` one way; an upload occupies a link for ``upload_cost``, on the worker's own
+    # link or, with ``model.shared_link``, on the master's single link, one upload at a time.
+    # A scheme that asks decides when the decisive signal arrives (``T + c``); its request and
+    # stop reach the workers at ``T + 2c``, whose uploads follow. A scheme whose uploads come
+    # unasked decides when the decisive upload arrives; its stop reaches the workers ``c`` later.
     def stop_offset(self, model: RuntimeModel) -> float:
-        """``δ``: the time from the raw latency ``T`` to the moment the master stops the workers.
+        """``δ``: the time from the raw latency ``T`` (of the upload arrivals, for a scheme whose
+        uploads come unasked) to the moment the workers stop."""
+        return 2 * model.signal_cost if self.requests else model.signal_cost
 
-        A scheme that asks decides when the decisive signal arrives (``signal_cost``); one whose
-        messages come unasked decides when the decisive upload arrives (``upload_cost``).
+    def latency_offset(self, model: RuntimeModel) -> float | None:
+        """The latency minus the raw latency ``T`` of the finish times, when it is a constant
+        (``None`` when it depends on the run: uploads queueing on a shared link)."""
+        if model.shared_link and model.upload_cost > 0.0:
+            return None
+        if self.requests:
+            return 2 * model.signal_cost + model.upload_cost
+        return model.upload_cost
+
+    def upload_arrivals(self, finish: np.ndarray, model: RuntimeModel) -> np.ndarray:
+        """When each unasked upload reaches the master, ``(iterations, n, tasks)`` like
+        ``finish`` (entries of tasks without an upload are left as they are).
+
+        On the workers' own links an upload arrives ``upload_cost`` after its task; on a shared
+        link the uploads queue in the order they are sent: the ``k``-th (0-based) of the sorted
+        send times ``x`` arrives at ``a_k = max(x_k, a_{k−1}) + u``, that is
+        ``a_k = (k+1) u + max_{j≤k}(x_j − j u)``.
         """
-        return model.signal_cost if self.requests else model.upload_cost
-
-    def collect_time(self, model: RuntimeModel) -> float:
-        """The time from the stop to the moment the master holds what it needs: the requested
-        uploads follow the decision; unasked ones are already there."""
-        return model.upload_cost if self.requests else 0.0
-
-    def latency_offset(self, model: RuntimeModel) -> float:
-        """The latency minus the raw latency ``T``."""
-        return self.stop_offset(model) + self.collect_time(model)
+        tasks = [k - 1 for k in self.eager_tasks]
+        arrivals = np.array(finish, dtype=float, copy=True)
+        if not tasks:
+            return arrivals
+        u = model.upload_cost
+        if not model.shared_link or u == 0.0:
+            arrivals[..., tasks] = finish[..., tasks] + u
+            return arrivals
+        sends = finish[..., tasks].reshape(finish.shape[0], -1)
+        order = np.argsort(sends, axis=1, kind="stable")
+        ordered = np.take_along_axis(sends, order, axis=1)
+        index = np.arange(ordered.shape[1])
+        queued = np.maximum.accumulate(ordered - index * u, axis=1) + (index + 1) * u
+        queued = np.where(np.isfinite(ordered), queued, np.inf)
+        result = np.empty_like(sends)
+        np.put_along_axis(result, order, queued, axis=1)
+        arrivals[..., tasks] = result.reshape(finish[..., tasks].shape)
+        return arrivals
 
     def requested_uploads(self, n: int, level: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Uploads the master asks for in sampled iterations (none for schemes that do not ask).

@@ -37,8 +37,11 @@ def parse_levels(text: str | Iterable[int] | None, s_max: int) -> tuple[int, ...
             part = part.strip()
             try:
                 if "-" in part[1:]:
-                    low, high = part.split("-", 1)
-                    values.extend(range(int(low), int(high) + 1))
+                    low, high = (int(end) for end in part.split("-", 1))
+                    outside = [end for end in (low, high) if not 0 <= end <= s_max]
+                    # an end outside [0, s_max] is reported below without building the range:
+                    # '0-100000000000' must not fill the memory first
+                    values.extend(outside or range(low, high + 1))
                 else:
                     values.append(int(part))
             except ValueError:
