@@ -53,7 +53,7 @@ from gclib.schemes import (
     parse_scheme,
     parse_schemes,
 )
-from gclib.training.loop import (
+from gclib.training import (
     SoftmaxObjective,
     TrainingData,
     TrainingRun,

@@ -13,7 +13,7 @@ from scipy import special
 
 from gclib.cli.main import main
 from gclib.cli.train import default_schemes
-from gclib.training.loop import DEFAULT_ITERATIONS, DEFAULT_L2, DEFAULT_LEARNING_RATE, load_dataset
+from gclib.training import DEFAULT_ITERATIONS, DEFAULT_L2, DEFAULT_LEARNING_RATE, load_dataset
 
 SMALL = ["--workers", "4", "--smax", "2", "--time-unit", "0.001", "--no-progress"]
 

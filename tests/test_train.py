@@ -15,7 +15,7 @@ from scipy import special
 from sklearn.datasets import load_digits
 
 from gclib import RuntimeModel
-from gclib.training.loop import (
+from gclib.training import (
     DEFAULT_ITERATIONS,
     DEFAULT_L2,
     DEFAULT_LEARNING_RATE,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gclib._verify import check_instance, check_integer
 from gclib.analysis.latency import expected_latency, failure_probability
 from gclib.model import RuntimeModel
 from gclib.schemes.coded import NestedScheme
@@ -47,8 +48,7 @@ class LevelSetChoice:
 
 
 def _check(n: int, size: int, model: RuntimeModel, s_max: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
+    n = check_integer(n, "n", 1)
     if isinstance(s_max, bool) or not isinstance(s_max, int | np.integer) or not 0 <= s_max < n:
         raise ValueError(
             f"Argument 's_max' must be an integer in [0, n) = [0, {n}), not {s_max!r}."
@@ -59,8 +59,7 @@ def _check(n: int, size: int, model: RuntimeModel, s_max: int) -> None:
             f"Argument 'size' must be an integer in [1, s_max + 1] = [1, {s_max + 1}], "
             f"not {size!r}."
         )
-    if not isinstance(model, RuntimeModel):
-        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    check_instance(model, "model", RuntimeModel)
     model.check_workers(n)
 
 

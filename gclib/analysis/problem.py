@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gclib._verify import check_instance, check_integer
 from gclib.model import RuntimeModel, WorkerGroup
 from gclib.schemes.base import Scheme
 from gclib.schemes.coded import GradientCodingScheme, NestedScheme
@@ -80,8 +81,7 @@ class _Problem:
 
 
 def _check_n(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
+    n = check_integer(n, "n", 1)
     return int(n)
 
 
@@ -110,8 +110,7 @@ def as_scheme(levels: Sequence[int] | Scheme, n: int) -> Scheme:
 
 def _problem(n: int, levels: Sequence[int] | Scheme, model: RuntimeModel) -> _Problem:
     n = _check_n(n)
-    if not isinstance(model, RuntimeModel):
-        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    check_instance(model, "model", RuntimeModel)
     model.check_workers(n)
     scheme = as_scheme(levels, n)
     scheme.check_workers(n)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gclib._verify import check_instance, check_integer
 from gclib.model import ModelSample, RuntimeModel
 from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler
 from gclib.schemes.base import Contribution, Scheme
@@ -126,8 +127,7 @@ def _costs_model(model: RuntimeModel | None) -> RuntimeModel:
     """The model whose communication costs apply (``None``: no costs)."""
     if model is None:
         return _NO_COSTS
-    if not isinstance(model, RuntimeModel):
-        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    check_instance(model, "model", RuntimeModel)
     return model
 
 
@@ -413,11 +413,9 @@ def simulate(
         >>> bool(result["nested"].mean_latency < result["gc:2"].mean_latency)
         True
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
+    n = check_integer(n, "n", 1)
     n = int(n)
-    if not isinstance(model, RuntimeModel):
-        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    check_instance(model, "model", RuntimeModel)
     model.check_workers(n)
     valid_count = isinstance(iterations, int | np.integer) and not isinstance(iterations, bool)
     if not valid_count or iterations < 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from gclib._verify import check_instance, check_integer
 from gclib.codes.placement import cyclic_placement
 from gclib.schemes.base import Ask, Contribution, Finish, ProgressView, Scheme
 
@@ -99,10 +100,8 @@ class Scheduler:
     """
 
     def __init__(self, n: int, scheme: Scheme) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
-        if not isinstance(scheme, Scheme):
-            raise TypeError(f"Argument 'scheme' must be a Scheme, not {type(scheme).__name__}.")
+        n = check_integer(n, "n", 1)
+        check_instance(scheme, "scheme", Scheme)
         scheme.check_workers(n)
         self.n = n
         self.scheme = scheme

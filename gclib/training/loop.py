@@ -32,190 +32,35 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gclib._verify import check_instance, check_integer, check_real
 from gclib.analysis.prediction import predict
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme, parse_levels, resolve_schemes
-from gclib.training.objectives import softmax_gradient, softmax_loss, split_partitions
+from gclib.training.data import TrainingData
+from gclib.training.objectives import softmax_gradient
+from gclib.training.softmax import DEFAULT_L2, SoftmaxObjective
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
-    "DATASETS",
     "DEFAULT_ITERATIONS",
     "DEFAULT_LEARNING_RATE",
-    "DEFAULT_L2",
-    "TrainingData",
-    "SoftmaxObjective",
     "TrainingRun",
-    "load_dataset",
     "gradient_descent",
     "train",
     "plot_training",
 ]
 
-DATASETS = ("digits",)
 # Full-batch step size and L2 weight of the objective above: on the digits data single-process
 # gradient descent passes 90% test accuracy after a handful of steps and keeps lowering the loss.
 DEFAULT_LEARNING_RATE = 0.5
-DEFAULT_L2 = 1e-3
 DEFAULT_ITERATIONS = 50
 
 
-# ---------------------------------------------------------------------------------- data
-@dataclass(frozen=True)
-class TrainingData:
-    """A classification data set, split into training and test rows.
-
-    Attributes:
-        name: the data set's name.
-        train_features: shape ``(N, d)``; standardised with the training set's mean and
-            standard deviation, last column the constant 1 of the intercept.
-        train_labels: shape ``(N,)``, integers in ``[0, classes)``.
-        test_features: shape ``(N_test, d)``, standardised with the *training* statistics.
-        test_labels: shape ``(N_test,)``.
-        classes: the number of classes ``C``.
-        feature_mean, feature_scale: shape ``(d − 1,)``, the training statistics: a raw row
-            ``x`` becomes ``((x − feature_mean) / feature_scale, 1)``.
-    """
-
-    name: str
-    train_features: np.ndarray
-    train_labels: np.ndarray
-    test_features: np.ndarray
-    test_labels: np.ndarray
-    classes: int
-    feature_mean: np.ndarray
-    feature_scale: np.ndarray
-
-    @property
-    def features(self) -> int:
-        """``d``, the number of columns (intercept included)."""
-        return int(self.train_features.shape[1])
-
-    def partitions(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The training rows split into ``n`` contiguous partitions ``(X_j, y_j)`` whose sizes
-        differ by at most one (the rows are already in random order)."""
-        return split_partitions(self.train_features, self.train_labels, n)
-
-
-def load_dataset(
-    name: str = "digits", *, test_fraction: float = 0.25, seed: int | None = 0
-) -> TrainingData:
-    """Load a bundled data set (no network), split it and standardise it.
-
-    ``digits`` is scikit-learn's copy of the UCI handwritten digits: 1797 images of 8×8 pixels,
-    10 classes. The split is stratified and shuffled with ``seed``; the features are centred and
-    scaled by the training rows' statistics (constant pixels are only centred), and a column of
-    ones is appended for the intercept.
-
-    Args:
-        name: the data set; only ``"digits"``.
-        test_fraction: the share of rows held out for testing, in ``(0, 1)``.
-        seed: seed of the shuffled split.
-    """
-    if not isinstance(name, str) or name.strip().lower() not in DATASETS:
-        raise ValueError(f"Argument 'name' must be one of {', '.join(DATASETS)}, not {name!r}.")
-    if not (isinstance(test_fraction, float | int) and 0.0 < test_fraction < 1.0):
-        raise ValueError(f"Argument 'test_fraction' must be in (0, 1), not {test_fraction!r}.")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    features, labels = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        features.astype(float),
-        labels.astype(np.int64),
-        test_size=test_fraction,
-        random_state=seed,
-        stratify=labels,
-    )
-    mean = x_train.mean(axis=0)
-    scale = x_train.std(axis=0)
-    scale[scale == 0.0] = 1.0  # a pixel that is constant on the training rows
-
-    def prepare(x: np.ndarray) -> np.ndarray:
-        return np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-
-    classes = int(labels.max()) + 1
-    return TrainingData(
-        "digits", prepare(x_train), y_train, prepare(x_test), y_test, classes, mean, scale
-    )
-
-
-# ---------------------------------------------------------------------------------- objective
-@dataclass(frozen=True)
-class SoftmaxObjective:
-    """``F(W) = (1/N) Σ_r ℓ_r(W) + (λ/2) ‖W̃‖²`` on ``data`` (see the module documentation).
-
-    Attributes:
-        data: the training and test rows.
-        l2: ``λ ≥ 0``; the intercept row of ``W`` is not penalised.
-    """
-
-    data: TrainingData
-    l2: float = DEFAULT_L2
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.l2, int | float) and 0.0 <= self.l2 < math.inf):
-            raise ValueError(f"Argument 'l2' must be a finite number >= 0, not {self.l2!r}.")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(d, C)``, the shape of ``W``."""
-        return (self.data.features, self.data.classes)
-
-    def initial_params(self) -> np.ndarray:
-        """``W = 0``: every class equally likely."""
-        return np.zeros(self.shape)
-
-    def _penalised(self, params: np.ndarray) -> np.ndarray:
-        weights = np.array(params, dtype=float)
-        weights[-1] = 0.0  # the intercept row
-        return weights
-
-    def loss(self, params: np.ndarray) -> float:
-        """``F(W)`` on the training rows."""
-        data = self.data
-        total = softmax_loss(params, (data.train_features, data.train_labels))
-        penalty = 0.5 * self.l2 * float(np.sum(self._penalised(params) ** 2))
-        return total / len(data.train_labels) + penalty
-
-    def partial_sum(self, params: np.ndarray) -> np.ndarray:
-        """``g = Σ_j g_j = Xᵀ (softmax(X W) − Y)`` over all training rows, in one process."""
-        data = self.data
-        return softmax_gradient(params, (data.train_features, data.train_labels))
-
-    def gradient_from_sum(self, params: np.ndarray, partial_sum: np.ndarray) -> np.ndarray:
-        """``∇F(W) = g / N + λ W̃`` from the (decoded) sum ``g`` of the partial gradients."""
-        return partial_sum / len(self.data.train_labels) + self.l2 * self._penalised(params)
-
-    def gradient(self, params: np.ndarray) -> np.ndarray:
-        """``∇F(W)``, computed in one process."""
-        return self.gradient_from_sum(params, self.partial_sum(params))
-
-    def accuracy(self, params: np.ndarray, split: str = "test") -> float:
-        """The share of rows of ``split`` (``"train"`` or ``"test"``) whose most likely class
-        under ``W`` is their label."""
-        if split == "train":
-            features, labels = self.data.train_features, self.data.train_labels
-        elif split == "test":
-            features, labels = self.data.test_features, self.data.test_labels
-        else:
-            raise ValueError(f"Argument 'split' must be 'train' or 'test', not {split!r}.")
-        return float(np.mean(np.argmax(features @ params, axis=1) == labels))
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"Argument {name!r} must be a positive integer, not {value!r}.")
-    return int(value)
-
-
 def _check_learning_rate(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"Argument 'learning_rate' must be a positive number, not {value!r}.")
-    return float(value)
+    return check_real(value, "learning_rate", positive=True)
 
 
 def gradient_descent(
@@ -230,7 +75,7 @@ def gradient_descent(
     Returns:
         The trajectory, shape ``(iterations + 1, d, C)``; entry ``k`` is ``W_k``.
     """
-    iterations = _check_positive_int("iterations", iterations)
+    iterations = check_integer(iterations, "iterations", 1)
     learning_rate = _check_learning_rate(learning_rate)
     params = objective.initial_params()
     trajectory = [params]
@@ -374,6 +219,7 @@ def train(
     progress: bool | None = False,
     start_method: str | None = None,
     stop_on_interrupt: bool = False,
+    backend: Any = None,
 ) -> dict[str, TrainingRun]:
     """Train softmax regression on ``data`` by distributed gradient descent through the pool.
 
@@ -403,6 +249,8 @@ def train(
         stop_on_interrupt: on Ctrl-C (``KeyboardInterrupt``) end the training there and return
             what finished instead of raising: the interrupted scheme's run holds the iterations
             that completed, and the schemes that had not started are left out.
+        backend: the pool's transport (default: local processes; ``DaskBackend(client)`` runs
+            the workers on a Dask cluster), see :class:`~gclib.WorkerPool`.
 
     Returns:
         Scheme name → :class:`TrainingRun`, in the order given.
@@ -411,10 +259,9 @@ def train(
 
     if not isinstance(data, TrainingData):
         raise ValueError(f"Argument 'data' must be a TrainingData, not {type(data).__name__}.")
-    if not isinstance(model, RuntimeModel):
-        raise ValueError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
-    workers = _check_positive_int("workers", workers)
-    iterations = _check_positive_int("iterations", iterations)
+    check_instance(model, "model", RuntimeModel)
+    workers = check_integer(workers, "workers", 1)
+    iterations = check_integer(iterations, "iterations", 1)
     learning_rate = _check_learning_rate(learning_rate)
     if (
         isinstance(s_max, bool)
@@ -461,6 +308,7 @@ def train(
             deadline=deadline,
             seed=np.random.default_rng(pool_seed),
             start_method=start_method,
+            backend=backend,
         ) as pool:
             for scheme in resolved:
                 bar.set_description(scheme.name)

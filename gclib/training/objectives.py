@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gclib._verify import check_integer
+
 __all__ = [
     "GradientFunction",
     "least_squares_loss",
@@ -96,8 +98,7 @@ def split_partitions(
     features: np.ndarray, targets: np.ndarray, n: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Split the rows into ``n`` contiguous partitions whose sizes differ by at most one."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"Argument 'n' must be a positive integer, not {n!r}.")
+    n = check_integer(n, "n", 1)
     if len(features) != len(targets):
         raise ValueError(
             f"Arguments 'features' and 'targets' must have as many rows, "
@@ -128,8 +129,7 @@ def least_squares_problem(
     for name, value in [("n", n), ("rows_per_partition", rows_per_partition)]:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"Argument {name!r} must be a positive integer, not {value!r}.")
-    if isinstance(features, bool) or not isinstance(features, int | np.integer) or features < 1:
-        raise ValueError(f"Argument 'features' must be a positive integer, not {features!r}.")
+    features = check_integer(features, "features", 1)
     rng = np.random.default_rng(seed)
     design = rng.standard_normal((n * rows_per_partition, features))
     truth = rng.standard_normal(features)
