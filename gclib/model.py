@@ -193,21 +193,38 @@ class RuntimeModel:
             result.append(WorkerGroup(count, tuple(merged[f] for f in factors), factors))
         return tuple(result)
 
-    def prob_tasks_done(self, t: np.ndarray | float, k: int, factor: float) -> np.ndarray:
-        """``P(N(t) ≥ k)`` for a worker with slowdown ``factor``.
+    def task_count_tails(
+        self, t: np.ndarray | float, max_count: int, factor: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``P(N(t) ≥ m)`` and ``P(N(t) < m)`` for ``m = 1 … max_count``, each of shape
+        ``(max_count, len(t))``, for a worker with slowdown ``factor``.
 
-        The ``k`` first tasks take ``f·(k a + Γ)`` with ``Γ ~ Gamma(k, μ)``, so the probability is
-        the Gamma(``k``, ``μ``) CDF at ``t/f − k a`` (a step at ``k a f`` when ``μ = inf``).
+        The ``m`` first tasks take ``f·(m a + Γ)`` with ``Γ ~ Gamma(m, μ)``, so ``P(N(t) ≥ m)`` is
+        the Gamma(``m``, ``μ``) CDF at ``t/f − m a`` (a step at ``m a f`` when ``μ = inf``). Both
+        tails come from the regularized incomplete gamma functions directly, so neither loses
+        relative accuracy where it is small.
         """
-        t = np.asarray(t, dtype=float)
-        if k <= 0:
-            return np.ones_like(t)
+        t = np.atleast_1d(np.asarray(t, dtype=float)).ravel()
+        m = np.arange(1, max_count + 1, dtype=float)[:, None]
+        shape = (max_count, t.size)
         if math.isinf(factor):
-            return np.zeros_like(t)
-        x = t / factor - k * self.shift
+            return np.zeros(shape), np.ones(shape)
+        with np.errstate(invalid="ignore"):
+            x = t[None, :] / factor - m * self.shift
         if math.isinf(self.rate):
-            return (x >= -1e-12 * max(1.0, k * self.shift)).astype(float)
-        return special.gammainc(k, self.rate * np.maximum(x, 0.0))
+            # k·a·f counts as reached despite rounding in t / f
+            done = x >= -1e-12 * np.maximum(1.0, m * self.shift)
+            return done.astype(float), (~done).astype(float)
+        y = self.rate * np.maximum(x, 0.0)
+        m = np.broadcast_to(m, shape)
+        return special.gammainc(m, y), special.gammaincc(m, y)
+
+    def prob_tasks_done(self, t: np.ndarray | float, k: int, factor: float) -> np.ndarray:
+        """``P(N(t) ≥ k)`` for a worker with slowdown ``factor``, of the shape of ``t``."""
+        times = np.asarray(t, dtype=float)
+        if k <= 0:
+            return np.ones_like(times)
+        return self.task_count_tails(times, k, factor)[0][k - 1].reshape(times.shape)
 
     # ------------------------------------------------------------------ sampling
     def sample_slowdowns(
