@@ -74,7 +74,8 @@ def unit_tasks(unresponsive=(), slow=(), tasks=S_MAX + 1, slow_time=50.0):
 def test_every_exact_scheme_decodes_the_true_gradient_under_stragglers_and_crashes(problem):
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.3, slowdown=4.0, crash_prob=0.08)
     rng = np.random.default_rng(5)
-    finished = dict.fromkeys(["nested", "uncoded", "gc:1", "gc:2", "streaming"], 0)
+    names = ["nested", "uncoded", "gc:1", "gc:2", "streaming", "cover", "nested-eager"]
+    finished = dict.fromkeys(names, 0)
     lost = respawned = 0
     with WorkerPool(
         problem, least_squares_gradient, s_max=S_MAX, model=model, time_unit=0.003, seed=2

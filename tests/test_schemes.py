@@ -156,3 +156,26 @@ def test_coverage_schemes_exact_latency_against_monte_carlo(name):
     exact = gclib.expected_latency(9, scheme, model)
     run = gclib.simulate(9, [scheme], model, 40_000, rng=11)[scheme.name]
     assert abs(exact - run.mean_latency) < 5 * run.latency_stderr
+
+
+def test_cover_replans_when_a_chosen_worker_is_lost():
+    from gclib.runtime.scheduler import Complete, Request, Resume, Scheduler
+
+    scheduler = Scheduler(4, CoverScheme(1))
+    for worker, tasks in [(1, 1), (3, 1), (0, 1), (0, 2)]:
+        assert scheduler.progress(worker, tasks) == []
+    # partitions 0, 1 (worker 0), 2 (worker 2), 3 (worker 3): three workers, each once
+    request = scheduler.progress(2, 1)[0]
+    assert isinstance(request, Request)
+    sums = dict(request.requests)
+    assert {w: c.tasks for w, c in sums.items()} == {0: (0, 1), 2: (0,), 3: (0,)}
+    assert scheduler.message(0, sums[0]) == []
+    # worker 3 dies before its sum arrives: nobody else holds partition 3 yet, so the master
+    # resumes the workers that can still reach it
+    actions = scheduler.lost(3)
+    assert isinstance(actions[-1], Resume) and 2 in actions[-1].workers
+    # worker 2 reaches partition 3: a cover of two workers; worker 0's sum is reused
+    request = scheduler.progress(2, 2)[0]
+    assert {w: c.tasks for w, c in request.requests} == {2: (0, 1)}
+    done = scheduler.message(2, request.requests[0][1])[-1]
+    assert isinstance(done, Complete) and done.responders == (0, 2)

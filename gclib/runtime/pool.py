@@ -126,7 +126,8 @@ class WorkerPool:
         _check_deadline(deadline)
         self.n = n
         self.s_max = int(s_max)
-        self.levels = parse_levels(levels, self.s_max)
+        # only to parse names such as "nested": the schemes carry their own levels
+        self._name_levels = parse_levels(levels, self.s_max)
         self.placement = cyclic_placement(n, self.s_max)
         self.model = model
         self.time_unit = float(time_unit)
@@ -235,7 +236,7 @@ class WorkerPool:
         if scheme is None:
             return self.scheme
         if isinstance(scheme, str):
-            return parse_scheme(scheme, self.s_max, self.levels, self.n)
+            return parse_scheme(scheme, self.s_max, self._name_levels, self.n)
         if not isinstance(scheme, Scheme):
             raise ValueError(f"Argument 'scheme' must be a Scheme or a name, not {scheme!r}.")
         if scheme.s_max > self.s_max:
@@ -386,8 +387,7 @@ class WorkerPool:
         if self.model is not None:
             costs = (self.model.upload_cost * unit, self.model.signal_cost * unit)
         params_bytes = pickle.dumps(params, protocol=pickle.HIGHEST_PROTOCOL)
-        round_.start = time.monotonic()
-        round_.log(None, "broadcast")
+        messages = []
         for worker in range(self.n):
             crash_after = None
             if sample.crashed[worker]:
@@ -401,7 +401,12 @@ class WorkerPool:
                 *costs,
                 trace,
             )
-            self._backend.send(worker, dumps(message))
+            messages.append(dumps(message))
+        # the clock starts when the first message leaves: nothing but sending in between
+        round_.start = time.monotonic()
+        round_.log(None, "broadcast")
+        for worker, message in enumerate(messages):
+            self._backend.send(worker, message)
 
 
 def _check_deadline(deadline: float | None) -> None:
