@@ -21,6 +21,7 @@ __all__ = [
     "check_probability",
     "check_instance",
     "check_seed",
+    "check_times",
     "is_integer",
 ]
 
@@ -111,3 +112,16 @@ def check_instance(value: object, name: str, kind: type, description: str | None
     if not isinstance(value, kind):
         what = description or kind.__name__
         raise ArgumentTypeError(f"Argument {name!r} must be a {what}, not {type(value).__name__}.")
+
+
+def check_times(t: object, name: str = "t") -> np.ndarray:
+    """``t`` as a float array (any shape) without nan."""
+    try:
+        times = np.asarray(t, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(
+            f"Argument {name!r} must be a real number or an array of them, not {t!r}."
+        ) from None
+    if np.isnan(times).any():
+        raise ValueError(f"Argument {name!r} must not contain nan.")
+    return times

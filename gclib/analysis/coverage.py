@@ -55,6 +55,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special, stats
 
+from gclib._verify import check_times
 from gclib.analysis.dynamic_program import _task_probabilities
 from gclib.analysis.quadrature import _integrate
 from gclib.model import RuntimeModel, WorkerGroup
@@ -89,18 +90,6 @@ def _check_arguments(n: object, s_max: object, model: object) -> tuple[int, int]
         raise TypeError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
     model.check_workers(n)
     return n, s_max
-
-
-def _check_times(t: object) -> np.ndarray:
-    try:
-        times = np.asarray(t, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Argument 't' must be a real number or an array of them, not {t!r}."
-        ) from None
-    if np.isnan(times).any():
-        raise ValueError("Argument 't' must not contain nan.")
-    return times
 
 
 # ------------------------------------------------------------------------ task-count laws
@@ -264,7 +253,7 @@ def coverage_survival(t: float | np.ndarray, n: int, s_max: int, model: RuntimeM
         1.0
     """
     n, s_max = _check_arguments(n, s_max, model)
-    times = _check_times(t)
+    times = check_times(t)
     return _survival(n, s_max, model, times.ravel()).reshape(times.shape)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize
 
+from gclib._verify import check_times
 from gclib.analysis.coverage import _partial_mean as coverage_partial_mean
 from gclib.analysis.coverage import coverage_failure_probability, coverage_survival
 from gclib.analysis.dynamic_program import _never_probability, _survival_raw
@@ -59,18 +60,6 @@ def _partial_mean(problem: _Problem) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------- latency
-def _check_times(t: object) -> np.ndarray:
-    try:
-        times = np.asarray(t, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Argument 't' must be a real number or an array of them, not {t!r}."
-        ) from None
-    if np.isnan(times).any():
-        raise ValueError("Argument 't' must not contain nan.")
-    return times
-
-
 def latency_cdf(
     t: float | np.ndarray, n: int, levels: Sequence[int] | Scheme, model: RuntimeModel
 ) -> np.ndarray:
@@ -94,7 +83,7 @@ def latency_cdf(
         True
     """
     problem = _problem(n, levels, model)
-    times = _check_times(t)
+    times = check_times(t)
     raw = times - problem.latency_offset
     survival = np.ones_like(raw)
     positive = raw > 0
@@ -135,7 +124,7 @@ def _raw_mean(problem: _Problem) -> tuple[float, float]:
         mids = (edges[:-1] + edges[1:]) / 2
         survival, lost = _survival_raw_bounded(problem, mids)
         pieces = np.maximum(survival - never, 0.0)
-        bound = float(np.sum(lost * np.diff(edges))) + edges[-1] * never_lost
+        bound = float(np.sum(lost * np.diff(edges)) + edges[-1] * never_lost)
         return start * (1 - never) + float(np.sum(pieces * np.diff(edges))), bound
     scale = _time_scale(problem)
     tail_tol = 1e-13 * scale

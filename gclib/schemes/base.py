@@ -40,6 +40,8 @@ __all__ = [
     "Finish",
     "Ask",
     "Decision",
+    "Messages",
+    "Codes",
     "ProgressView",
     "Scheme",
 ]
@@ -99,6 +101,10 @@ class Ask:
 
 
 Decision = Finish | Ask
+#: the messages the master received: ``(worker, contribution) → array``
+Messages = Mapping[tuple[int, Contribution], np.ndarray]
+#: the gradient code of each level
+Codes = Mapping[int, "GradientCode"]
 
 
 class ProgressView:
@@ -231,13 +237,7 @@ class Scheme(abc.ABC):
         """Whether the live workers could still finish if they computed their whole window."""
 
     @abc.abstractmethod
-    def combine(
-        self,
-        n: int,
-        finish: Finish,
-        messages: Mapping[tuple[int, Contribution], np.ndarray],
-        codes: Mapping[int, GradientCode],
-    ) -> np.ndarray:
+    def combine(self, n: int, finish: Finish, messages: Messages, codes: Codes) -> np.ndarray:
         """The gradient from the messages ``finish`` uses (raises ``NotDecodableError``)."""
 
     # ------------------------------------------------------------------------------- analysis

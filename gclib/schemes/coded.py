@@ -13,13 +13,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from gclib.schemes.base import Ask, Coded, Contribution, Finish, ProgressView, Scheme
+from gclib.schemes.base import (
+    Ask,
+    Coded,
+    Codes,
+    Contribution,
+    Finish,
+    Messages,
+    ProgressView,
+    Scheme,
+)
 
 if TYPE_CHECKING:
     from gclib.codes.base import GradientCode
@@ -69,13 +77,7 @@ class LevelScheme(Scheme):
         """The level of the coded message a worker sends to count at ``level``."""
         return level
 
-    def combine(
-        self,
-        n: int,
-        finish: Finish,
-        messages: Mapping[tuple[int, Contribution], np.ndarray],
-        codes: Mapping[int, GradientCode],
-    ) -> np.ndarray:
+    def combine(self, n: int, finish: Finish, messages: Messages, codes: Codes) -> np.ndarray:
         code = codes[finish.level]
         return np.asarray(code.decode({w: messages[(w, c)] for w, c in finish.uses}))
 
@@ -164,11 +166,11 @@ class NestedEagerScheme(_EagerLevelScheme):
 
 
 @dataclass(frozen=True, init=False)
-class GradientCodingScheme(_EagerLevelScheme):
-    """The classic gradient code GC(s): a worker uploads its message after ``s + 1`` tasks; the
-    master decodes from the first ``n − s`` uploads."""
+class _ToleranceScheme(_EagerLevelScheme):
+    """A scheme of one tolerance ``s``, named ``keyword:s``."""
 
-    keyword = "gc"
+    #: the label's prefix: ``GC`` gives ``GC(2)``
+    prefix: ClassVar[str]
 
     def __init__(self, s: int, s_max: int) -> None:
         object.__setattr__(self, "levels", (int(s),))
@@ -180,11 +182,20 @@ class GradientCodingScheme(_EagerLevelScheme):
 
     @property
     def name(self) -> str:
-        return f"gc:{self.s}"
+        return f"{self.keyword}:{self.s}"
 
     @property
     def label(self) -> str:
-        return f"GC({self.s})"
+        return f"{self.prefix}({self.s})"
+
+
+@dataclass(frozen=True, init=False)
+class GradientCodingScheme(_ToleranceScheme):
+    """The classic gradient code GC(s): a worker uploads its message after ``s + 1`` tasks; the
+    master decodes from the first ``n − s`` uploads."""
+
+    keyword = "gc"
+    prefix = "GC"
 
     def codes(self, n: int, seed: int | None = None) -> dict[int, GradientCode]:
         from gclib.codes.nested import NestedGradientCode
@@ -216,28 +227,13 @@ class UncodedScheme(GradientCodingScheme):
 
 
 @dataclass(frozen=True, init=False)
-class IgnoreStragglersScheme(_EagerLevelScheme):
+class IgnoreStragglersScheme(_ToleranceScheme):
     """Uncoded, but the master sums the first ``n − s`` partial gradients and rescales them by
     ``n/(n − s)``: fast and inexact (it ignores ``s`` stragglers)."""
 
     keyword = "ignore"
+    prefix = "ignore"
     exact = False
-
-    def __init__(self, s: int, s_max: int) -> None:
-        object.__setattr__(self, "levels", (int(s),))
-        object.__setattr__(self, "s_max", int(s_max))
-
-    @property
-    def s(self) -> int:
-        return self.levels[0]
-
-    @property
-    def name(self) -> str:
-        return f"ignore:{self.s}"
-
-    @property
-    def label(self) -> str:
-        return f"ignore({self.s})"
 
     @property
     def tasks_per_worker(self) -> int:
@@ -263,12 +259,6 @@ class IgnoreStragglersScheme(_EagerLevelScheme):
     def eager_upload(self, tasks_done: int) -> Contribution | None:
         return Coded(0) if tasks_done == 1 else None
 
-    def combine(
-        self,
-        n: int,
-        finish: Finish,
-        messages: Mapping[tuple[int, Contribution], np.ndarray],
-        codes: Mapping[int, GradientCode],
-    ) -> np.ndarray:
+    def combine(self, n: int, finish: Finish, messages: Messages, codes: Codes) -> np.ndarray:
         total = sum(messages[use] for use in finish.uses)
         return np.asarray(total) * (n / len(finish.uses))

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,8 +19,10 @@ import numpy as np
 
 from gclib.schemes.base import (
     Ask,
+    Codes,
     Contribution,
     Finish,
+    Messages,
     Partial,
     PartitionSum,
     ProgressView,
@@ -29,7 +30,7 @@ from gclib.schemes.base import (
 )
 
 if TYPE_CHECKING:
-    from gclib.codes.base import GradientCode
+    pass
 
 __all__ = ["CoverageScheme", "StreamingScheme", "CoverScheme", "coverage_time"]
 
@@ -73,13 +74,7 @@ class CoverageScheme(Scheme):
         raw = coverage_time(finish[..., : self.tasks_per_worker])
         return raw, np.full(raw.shape, -1)
 
-    def combine(
-        self,
-        n: int,
-        finish: Finish,
-        messages: Mapping[tuple[int, Contribution], np.ndarray],
-        codes: Mapping[int, GradientCode],
-    ) -> np.ndarray:
+    def combine(self, n: int, finish: Finish, messages: Messages, codes: Codes) -> np.ndarray:
         return np.asarray(sum(messages[use] for use in finish.uses))
 
     @staticmethod
