@@ -28,7 +28,7 @@ class LatencySummary:
         signals_per_iteration: expected progress signals per iteration.
         level_probabilities: ``s → P(decoded at level s)``.
         activity_method: how the load, uploads and signals were obtained: ``"exact"``, or
-            ``"monte carlo"`` (seeded, :data:`ACTIVITY_ITERATIONS` iterations) for the schemes
+            ``"monte carlo"`` (seed 0, :func:`activity_iterations` iterations) for the schemes
             whose latency is the coverage time, which only the latency program reaches.
     """
 
@@ -46,12 +46,21 @@ class LatencySummary:
 
 #: Monte Carlo iterations (seed 0) of the load and uploads of the coverage schemes
 ACTIVITY_ITERATIONS = 20_000
+# worker-tasks the Monte Carlo estimate of a load may sample, so that large n stays quick
+_ACTIVITY_BUDGET = 20_000_000
+
+
+def activity_iterations(n: int, tasks: int) -> int:
+    """The iterations of the Monte Carlo load estimate: :data:`ACTIVITY_ITERATIONS`, fewer (at
+    least 500) where ``n · tasks`` is large."""
+    return int(min(ACTIVITY_ITERATIONS, max(500, _ACTIVITY_BUDGET // (n * tasks))))
 
 
 def _simulated_activity(problem: _Problem) -> _Activity:
     from gclib.analysis.simulate import simulate
 
-    run = simulate(problem.n, [problem.scheme], problem.model, ACTIVITY_ITERATIONS, rng=0)
+    iterations = activity_iterations(problem.n, problem.max_tasks)
+    run = simulate(problem.n, [problem.scheme], problem.model, iterations, rng=0)
     result = run[problem.scheme.name]
     return _Activity(result.mean_tasks_per_worker, result.mean_uploads, result.mean_signals, ())
 
