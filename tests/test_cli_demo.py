@@ -24,6 +24,7 @@ KEYS = {
     "failed",
     "respawns",
     "predicted_failure_probability",
+    "pool_overhead",
 }
 SMALL = ["--workers", "5", "--smax", "2", "--iterations", "4", "--time-unit", "0.002"]
 
@@ -40,7 +41,7 @@ def demo_json(capsys, *options):
     lines = captured.out.strip().splitlines()
     assert len(lines) == 1  # exactly one object, nothing else on stdout
     payload = json.loads(lines[0])
-    assert set(payload) == {"schemes"}
+    assert set(payload) == {"schemes", "time_unit_too_fine"}
     return payload["schemes"]
 
 
@@ -112,8 +113,12 @@ def test_crashes_and_unresponsive_workers_are_counted(capsys):
 def test_table_and_plot(capsys, tmp_path):
     figure = tmp_path / "demo.png"
     captured = run_demo(capsys, "--schemes", "nested,gc:2,streaming", "--plot", str(figure))
-    for word in ("nested", "gc:2", "streaming", "predicted", "Monte Carlo"):
+    for word in ("nested", "gc:2", "streaming", "predicted"):
         assert word in captured.out
+    # every prediction is exact now, the coverage bound included: no Monte Carlo mark
+    rows = [line.split() for line in captured.out.splitlines() if line.split()[:1] == ["streaming"]]
+    assert len(rows) == 1 and not rows[0][3].endswith("*")
+    assert "predicted by Monte Carlo" not in captured.out
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,16 +1,37 @@
 """The dynamic program over the counts ``C_m``.
 
-Dynamic program. Only the counts ``C_m`` matter, and for i.i.d. workers with
-``p_m = P(N(t) ≥ m)`` the count ``C_K`` is ``Bin(n, p_K)`` and, going down ``m = K, …, 1``,
-``C_m − C_{m+1}`` given ``C_{m+1}`` is binomial on the ``n − C_{m+1}`` remaining workers with
-probability ``(p_m − p_{m+1}) / (1 − p_{m+1})``. Carrying only the probability mass of the states
-in which no condition holds gives ``P(T > t)`` in ``O(K n²)`` operations per ``t``. With a fixed
-number of stragglers the workers form two groups of i.i.d. workers; the state is then the pair of
-group counts and the binomial steps act on each group separately. ``p_m`` is a mixture over the
+Notation. ``N_i(t)`` is the number of tasks worker ``i`` has finished by time ``t``,
+``C_m = #{i : N_i(t) ≥ m}`` and ``D_m = n − C_m = #{i : N_i(t) < m}``. A *filter* says, for each
+``m = 1 … K``, which values of ``C_m`` a path may take; the program returns the probability that
+``(C_1, …, C_K)`` passes it (for the latency: no condition ``C_m ≥ c`` holds, i.e. ``P(T > t)``).
+
+Chain. For i.i.d. workers ``D_0 = 0`` and, going up ``m = 1 … K``, each of the ``n − D_{m−1}``
+workers with at least ``m − 1`` tasks has exactly ``m − 1`` with probability
+``h_{m−1} = P(N = m−1) / P(N ≥ m−1)`` (the hazard of the task count), independently, so
+``D_m − D_{m−1}`` given the past is ``Bin(n − D_{m−1}, h_{m−1})``: a Markov chain. With a fixed
+number of stragglers the workers form two groups of i.i.d. workers; the state is the pair of group
+counts and the binomial steps act on each group separately. ``P(N ≥ m)`` is a mixture over the
 slowdown ``f`` of the Gamma(``m``, ``μ``) CDF at ``t/f − m a`` (crashed or unresponsive workers
-have ``f = ∞`` and never finish a task). The transition probabilities are formed from the lower
-*and* upper incomplete gamma functions, so the far tail of ``P(T > t)`` keeps its relative
-accuracy.
+have ``f = ∞`` and never finish a task); the hazards are formed from the lower *and* upper
+incomplete gamma functions, so the far tail of ``P(T > t)`` keeps its relative accuracy.
+
+Merged states (exact). ``D_m`` never decreases in ``m``. If every filter is constant, at every
+step, on all ``D ≥ L`` (``C ≤ n − L``), the states ``D ≥ L`` can be merged into one: once the
+chain is there it stays there and no filter tells its members apart. A condition ``C_m ≥ c``
+holds iff ``D_m ≤ n − c``, so for the latency ``L = max(n − c) + 1``, which is ``max S + 1`` for
+the nested code and GC(s) (the load and level filters of ``activity`` have the same limit). A
+step then costs ``O(L²)`` per time for one group and ``O(L³)`` for two instead of ``O(n²)``
+(``O(n⁴)`` for two), independently of ``n``. The merge is exact: it discards no probability.
+
+Discarded mass (rigorous). To keep the arithmetic out of the subnormal range, kernel entries and
+state masses below ``flush`` (``1e-150``) are set to 0. Every step is a nonnegative map with
+column sums at most 1, so mass removed at some step changes the result by at most itself: the
+computed probability ``P̂`` satisfies ``P̂ ≤ P ≤ P̂ + Δ`` with ``Δ`` the sum, along each filter's
+path, of the state masses set to 0 and of ``Σ_d mass[d] · loss[d]`` per kernel, ``loss[d]``
+bounding the entries of column ``d`` set to 0 (or underflowed; see ``binomial``). The program
+returns ``Δ`` per time and filter on request. Rounding errors are not part of ``Δ``: they are
+relative, below ``1e-12`` at ``n = 1000``, ``S = {0 … 50}`` (``5e-13`` against 60-digit
+arithmetic, from ``P(T > t) ≈ 1`` down to ``6e-8``).
 """
 
 from __future__ import annotations
@@ -18,16 +39,17 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
+from gclib.analysis.binomial import _FLUSH, _apply_axis, _axis_loss, _binomial_kernels
 from gclib.analysis.problem import _Problem
 from gclib.model import RuntimeModel, WorkerGroup
 
 # log-probabilities are clipped here so that 0 · log(0) never produces nan
 _LOG_ZERO = -1e30
-# time steps above which the transition matrices are built in chunks (memory)
+# time points per chunk are chosen so that a state array holds at most this many elements
 _CHUNK_ELEMENTS = 4_000_000
 
 
@@ -35,129 +57,117 @@ _CHUNK_ELEMENTS = 4_000_000
 def _task_probabilities(
     model: RuntimeModel, factor: float, t: np.ndarray, max_tasks: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``P(N(t) ≥ m)`` and ``P(N(t) < m)`` for ``m = 1 … max_tasks + 1``, each ``(K+1, len(t))``.
-
-    Both come from the regularized incomplete gamma functions directly, so neither loses
-    relative accuracy where it is small.
-    """
-    m = np.arange(1, max_tasks + 2, dtype=float)[:, None]
-    shape = (max_tasks + 1, t.size)
-    if math.isinf(factor):
-        return np.zeros(shape), np.ones(shape)
-    with np.errstate(invalid="ignore"):
-        x = t[None, :] / factor - m * model.shift
-    if math.isinf(model.rate):
-        # the same tolerance as RuntimeModel.prob_tasks_done: k·a·f counts as reached
-        done = x >= -1e-12 * np.maximum(1.0, m * model.shift)
-        return done.astype(float), (~done).astype(float)
-    y = model.rate * np.maximum(x, 0.0)
-    m = np.broadcast_to(m, shape)
-    return special.gammainc(m, y), special.gammaincc(m, y)
+    """``P(N(t) ≥ m)`` and ``P(N(t) < m)`` for ``m = 1 … max_tasks + 1``, each ``(K+1, len(t))``
+    (:meth:`~gclib.RuntimeModel.task_count_tails`)."""
+    return model.task_count_tails(t, max_tasks + 1, factor)
 
 
-def _transition_logs(
+def _hazard_logs(
     model: RuntimeModel, group: WorkerGroup, t: np.ndarray, max_tasks: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``log q_m`` and ``log(1 − q_m)`` for ``m = 1 … K`` (rows ``m − 1``), shape ``(K, len(t))``.
+    """``log h_m`` and ``log(1 − h_m)`` for ``m = 0 … K−1`` (rows ``m``), shape ``(K, len(t))``.
 
-    ``q_m = P(N ≥ m | N < m + 1) = P(N = m) / P(N ≤ m)`` for ``m < K`` and ``q_K = P(N ≥ K)``.
+    ``h_m = P(N = m) / P(N ≥ m)`` and ``1 − h_m = P(N ≥ m+1) / P(N ≥ m)`` for the group's
+    slowdown mixture; ``log(1 − h)`` is taken as ``log1p(−h)`` where ``h < 1/2``.
     """
     K = max_tasks
-    at_least = np.zeros((K + 1, t.size))
-    below = np.zeros((K + 1, t.size))
-    exactly = np.zeros((K, t.size))
+    at_least = np.zeros((K + 1, t.size))  # P(N ≥ m), m = 0 … K
+    exactly = np.zeros((K, t.size))  # P(N = m), m = 0 … K−1
     for weight, factor in zip(group.weights, group.factors, strict=True):
-        p, q = _task_probabilities(model, factor, t, K)
-        at_least += weight * p
-        below += weight * q
+        p, q = _task_probabilities(model, factor, t, K - 1)  # rows m = 1 … K
+        at_least[0] += weight
+        at_least[1:] += weight * p
+        exactly[0] += weight * q[0]
         # P(N = m) from whichever pair of tails is small, to avoid cancellation
-        exactly += weight * np.where(p[:-1] < 0.5, p[:-1] - p[1:], q[1:] - q[:-1])
-    numerator = exactly
-    numerator[K - 1] = at_least[K - 1]
-    denominator = below[1:].copy()
-    denominator[K - 1] = 1.0
+        exactly[1:] += weight * np.where(p[:-1] < 0.5, p[:-1] - p[1:], q[1:] - q[:-1])
+    denominator = at_least[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_q = np.log(numerator) - np.log(denominator)
-        log_not_q = np.log(below[:-1]) - np.log(denominator)
-    empty = denominator <= 0.0  # no worker left below m + 1: any q will do
-    log_q = np.where(empty, 0.0, log_q)
-    log_not_q = np.where(empty, _LOG_ZERO, log_not_q)
-    log_q = np.clip(np.nan_to_num(log_q, nan=_LOG_ZERO), _LOG_ZERO, 0.0)
-    log_not_q = np.clip(np.nan_to_num(log_not_q, nan=_LOG_ZERO), _LOG_ZERO, 0.0)
-    return log_q, log_not_q
+        log_h = np.log(exactly) - np.log(denominator)
+        log_ratio = np.log(at_least[1:]) - np.log(denominator)
+        log_not_h = np.where(log_h < math.log(0.5), np.log1p(-np.exp(log_h)), log_ratio)
+    empty = denominator <= 0.0  # no worker left with m tasks or more: any h will do
+    log_h = np.where(empty, 0.0, log_h)
+    log_not_h = np.where(empty, _LOG_ZERO, log_not_h)
+    log_h = np.clip(np.nan_to_num(log_h, nan=_LOG_ZERO), _LOG_ZERO, 0.0)
+    log_not_h = np.clip(np.nan_to_num(log_not_h, nan=_LOG_ZERO), _LOG_ZERO, 0.0)
+    return log_h, log_not_h
 
 
-@functools.lru_cache(maxsize=64)
-def _log_binomial_table(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``log C(count − j, i − j)`` (``-inf`` for ``i < j``), ``i − j`` and ``count − i``."""
-    i = np.arange(count + 1)[:, None]
-    j = np.arange(count + 1)[None, :]
-    d = i - j
-    with np.errstate(invalid="ignore"):
-        table = (
-            special.gammaln(count - j + 1) - special.gammaln(d + 1) - special.gammaln(count - i + 1)
-        )
-    table = np.where(d >= 0, table, -np.inf)
-    return table, d.astype(float), (count - i).astype(float)
+# ---------------------------------------------------------------------------------- filters
+def _merge_limit(keep: np.ndarray) -> int:
+    """The least ``L ≥ 1`` such that every filter is constant on ``D ≥ L``, i.e. on
+    ``C = 0 … total − L`` (``keep`` of shape ``(B, K, total + 1)`` over ``C``)."""
+    total = keep.shape[-1] - 1
+    flat = keep.reshape(-1, total + 1)
+    differs = np.any(flat != flat[:, :1], axis=0)
+    if not differs.any():
+        return 1
+    return max(1, total - int(np.argmax(differs)) + 1)
 
 
-# Up to this group size the binomial steps use scaled factorials in floating point.
-_FACTORIAL_LIMIT = 150
-# Factors and masses below this are set to 0: they cannot matter for probabilities, and keeping
-# every product above the smallest normal number avoids the very slow subnormal arithmetic.
-_FLUSH = 1e-150
+@dataclass(frozen=True)
+class _Step:
+    """What follows the binomial steps ``D_{m−1} → D_m``: the parent of each node (``None``: no
+    filter class splits here) and the masks of the states and of the merged state (``None``:
+    everything passes)."""
+
+    parent: np.ndarray | None
+    states: np.ndarray | None  # (states, nodes)
+    merged: np.ndarray | None  # (nodes,)
 
 
-def _binomial_step(
-    mass: np.ndarray, count: int, log_q: np.ndarray, log_not_q: np.ndarray
-) -> np.ndarray:
-    """One binomial step of a group of ``count`` workers on ``mass`` of shape ``(T, count+1, R)``:
-    ``new[t, i] = Σ_j C(count − j, i − j) q^{i−j} (1 − q)^{count−i} mass[t, j]``.
+@dataclass(frozen=True)
+class _Plan:
+    """The state space (``sizes`` per group, index ``L`` of a group: its merged state) and the
+    steps of a batch of filters."""
 
-    With ``r = count − j`` and ``d = i − j``, ``C(r, d) q^d (1−q)^{r−d}`` factors as
-    ``[r!/c^r] · [(cq)^d/d!] · [(c(1−q))^{r−d}/(r−d)!]`` (``c = count``), each factor within
-    ``[e^{−c}, e^{c}]``; the middle one depends on ``i − j`` only, so the sum is a product with a
-    Toeplitz matrix (a strided view, no exponential per matrix entry). Larger groups use the full
-    matrix of binomial probabilities, formed in logarithms.
+    sizes: tuple[int, ...]
+    beyond: slice | np.ndarray | None  # states merged after every step
+    steps: tuple[_Step, ...]
+    leaf_of: np.ndarray  # the final node of each filter
+    widest: int  # the most nodes at any step
+
+
+@functools.lru_cache(maxsize=32)
+def _plan(counts: tuple[int, ...], limit: int, shape: tuple[int, ...], data: bytes) -> _Plan:
+    """The state space and the filter classes for ``keep_d`` (bytes ``data`` of ``shape``),
+    where ``keep_d[b, m − 1, d]`` is filter ``b`` on ``D_m = d`` (``d = L``: the merged state).
+
+    Filters that agree on the steps ``1 … m`` share one mass column up to step ``m`` (a tree of
+    classes), so a batch of filters that differ only late costs little more than one.
     """
-    size = count + 1
-    if count > _FACTORIAL_LIMIT:
-        table, d, rest = _log_binomial_table(count)
-        logs = table[None] + d[None] * log_q[:, None, None] + rest[None] * log_not_q[:, None, None]
-        matrices = np.exp(logs)
-        matrices[matrices < _FLUSH] = 0.0
-        mass = np.where(mass < _FLUSH, 0.0, mass)
-        return matrices @ mass
-    steps = np.arange(size, dtype=float)
-    log_factorials = special.gammaln(steps + 1)
-    log_count = math.log(count) if count > 0 else 0.0
-    kernel = np.exp(steps[None, :] * (log_q[:, None] + log_count) - log_factorials[None, :])
-    kernel[kernel < _FLUSH] = 0.0
-    padded = np.zeros((log_q.size, 2 * size - 1))
-    padded[:, count:] = kernel
-    row, col = padded.strides
-    toeplitz = np.lib.stride_tricks.as_strided(
-        padded[:, count:], shape=(log_q.size, size, size), strides=(row, col, -col), writeable=False
-    )
-    rest = steps[::-1]  # count − j
-    scaled = mass * np.exp(log_factorials[::-1] - rest * log_count)[None, :, None]
-    scaled[scaled < _FLUSH] = 0.0
-    outer = np.exp(rest[None, :] * (log_not_q[:, None] + log_count) - log_factorials[::-1][None, :])
-    outer[outer < _FLUSH] = 0.0
-    result = (toeplitz @ scaled) * outer[:, :, None]
-    result[result < _FLUSH] = 0.0
-    return result
-
-
-def _apply_axis(
-    mass: np.ndarray, axis: int, count: int, log_q: np.ndarray, log_not_q: np.ndarray
-) -> np.ndarray:
-    """Apply the binomial step of one group to the state axis ``axis`` of ``mass``
-    (shape ``(T, *states, B)``)."""
-    moved = np.moveaxis(mass, axis, 1)
-    shape = moved.shape
-    result = _binomial_step(moved.reshape(shape[0], shape[1], -1), count, log_q, log_not_q)
-    return np.moveaxis(result.reshape(shape), 1, axis)
+    keep_d = np.frombuffer(data, dtype=bool).reshape(shape)
+    sizes = tuple(min(c, limit) + 1 for c in counts)
+    grid = sum(
+        np.arange(size).reshape([-1 if a == g else 1 for a in range(len(sizes))])
+        for g, size in enumerate(sizes)
+    ).reshape(-1)
+    beyond: slice | np.ndarray | None = grid >= limit
+    if not beyond.any():
+        beyond = None
+    elif len(sizes) == 1:
+        beyond = slice(limit, limit + 1)
+    position = np.minimum(grid, limit)
+    node_of = np.zeros(shape[0], dtype=int)
+    steps, widest, previous = [], 1, 1
+    for m in range(shape[1]):
+        rows = keep_d[:, m]
+        _, row_class = np.unique(rows, axis=0, return_inverse=True)
+        pairs = np.stack([node_of, row_class.reshape(-1)], axis=1)
+        nodes, first, node_of = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+        node_of = node_of.reshape(-1)
+        parent = nodes[:, 0]
+        split = parent.size != previous or np.any(parent != np.arange(parent.size))
+        widest, previous = max(widest, parent.size), parent.size
+        mask = rows[first]  # (nodes, L + 1)
+        steps.append(
+            _Step(
+                parent if split else None,
+                None if mask[:, :limit].all() else mask[:, position].T.astype(float),
+                None if mask[:, limit].all() else mask[:, limit].astype(float),
+            )
+        )
+    return _Plan(sizes, beyond, tuple(steps), node_of, widest)
 
 
 def _dynamic_program(
@@ -166,54 +176,71 @@ def _dynamic_program(
     t: np.ndarray,
     max_tasks: int,
     keep: np.ndarray,
-) -> np.ndarray:
+    *,
+    flush: float = _FLUSH,
+    discarded: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The mass of the paths that pass every filter, for several filters at once.
 
     ``keep[b, m − 1, c]`` says whether a state with ``C_m = c`` (over the workers of ``groups``)
-    survives filter ``b``. Returns an array ``(len(t), B)``.
-
-    Filters that agree with filter 0 on the steps ``m > m_b`` share its computation down to
-    ``m_b`` (the load computation holds one worker at ``j`` tasks, which only matters from step
-    ``j`` down), which roughly halves the work for many filters.
+    survives filter ``b``. Returns an array ``(len(t), B)``; with ``discarded``, also the bound
+    ``Δ`` of the mass set to 0 below ``flush`` (module documentation), of the same shape.
     """
     t = np.asarray(t, dtype=float).ravel()
     batch = keep.shape[0]
-    counts = [g.count for g in groups]
+    counts = tuple(g.count for g in groups)
     if not counts:
         # no random worker: C_m = 0 for every m
-        return np.broadcast_to(np.all(keep[:, :, 0], axis=1).astype(float), (t.size, batch)).copy()
-    # the step at which each filter leaves filter 0 (0: never)
-    differs = np.any(keep != keep[:1], axis=2)  # (B, K)
-    split_at = np.array([np.nonzero(row)[0].max() + 1 if row.any() else 0 for row in differs])
-    order = [0] + [b for m in range(max_tasks, 0, -1) for b in np.nonzero(split_at == m)[0]]
-    followers = np.nonzero((split_at == 0) & (np.arange(batch) > 0))[0]
-    states = int(np.prod([c + 1 for c in counts]))
-    chunk = max(1, _CHUNK_ELEMENTS // max(states * (max(counts) + 1), states * batch))
-    total = sum(
-        np.arange(c + 1).reshape([-1 if a == g else 1 for a in range(len(counts))])
-        for g, c in enumerate(counts)
-    )
-    # masks[m − 1][..., position] for the filters in `order`
-    masks = [np.moveaxis(keep[order, m - 1][:, total], 0, -1) for m in range(1, max_tasks + 1)]
+        value = np.broadcast_to(np.all(keep[:, :, 0], axis=1).astype(float), (t.size, batch))
+        return (value.copy(), np.zeros_like(value)) if discarded else value.copy()
+    total = sum(counts)
+    limit = _merge_limit(keep)
+    keep_d = np.ascontiguousarray(keep[:, :, total - np.arange(limit + 1)])
+    plan = _plan(counts, limit, keep_d.shape, keep_d.tobytes())
+    sizes = plan.sizes
+    states = math.prod(sizes)
+    chunk = max(1, _CHUNK_ELEMENTS // (states * max(max(sizes), plan.widest)))
     result = np.empty((t.size, batch))
+    lost_all = np.empty((t.size, batch))
     for start in range(0, t.size, chunk):
         times = t[start : start + chunk]
-        logs = [_transition_logs(model, g, times, max_tasks) for g in groups]
-        mass = np.zeros((times.size, *[c + 1 for c in counts], 1))
-        mass[(slice(None),) + (0,) * len(counts)] = 1.0
-        for m in range(max_tasks, 0, -1):
-            for axis, (count, (log_q, log_not_q)) in enumerate(zip(counts, logs, strict=True)):
-                mass = _apply_axis(mass, axis + 1, count, log_q[m - 1], log_not_q[m - 1])
-            spawned = int(np.count_nonzero(split_at == m))
-            if spawned:
-                mass = np.concatenate([mass] + [mass[..., :1]] * spawned, axis=-1)
-            mask = masks[m - 1][..., : mass.shape[-1]]
-            if not mask.all():
-                mass = mass * mask[None]
-        sums = mass.reshape(times.size, -1, mass.shape[-1]).sum(axis=1)
-        result[start : start + chunk, order] = sums
-        result[start : start + chunk, followers] = sums[:, :1]
-    return result
+        size_t = times.size
+        logs = [_hazard_logs(model, g, times, max_tasks) for g in groups]
+        mass = np.zeros((size_t, states, 1))
+        mass[:, 0] = 1.0
+        merged = np.zeros((size_t, 1))
+        lost = np.zeros((size_t, 1))
+        for m, step in enumerate(plan.steps, start=1):
+            # D_{m−1} → D_m, one group after the other
+            for axis, (count, (log_h, log_not_h)) in enumerate(
+                zip(counts, logs, strict=True), start=1
+            ):
+                kernel, loss = _binomial_kernels(
+                    count, limit, log_h[m - 1], log_not_h[m - 1], flush
+                )
+                shaped = mass.reshape(size_t, *sizes, -1)
+                lost += _axis_loss(shaped, axis, loss)
+                mass = _apply_axis(shaped, axis, kernel).reshape(size_t, states, -1)
+            if plan.beyond is not None:
+                merged = merged + mass[:, plan.beyond].sum(axis=1)
+                mass[:, plan.beyond] = 0.0
+            flushed = np.where(mass < flush, mass, 0.0)
+            lost += flushed.sum(axis=1)
+            mass -= flushed
+            if step.parent is not None:
+                mass, merged, lost = (
+                    mass[..., step.parent],
+                    merged[:, step.parent],
+                    lost[:, step.parent],
+                )
+            if step.states is not None:
+                mass = mass * step.states
+            if step.merged is not None:
+                merged = merged * step.merged
+        survive = mass.sum(axis=1) + merged
+        result[start : start + chunk] = survive[:, plan.leaf_of]
+        lost_all[start : start + chunk] = lost[:, plan.leaf_of]
+    return (result, lost_all) if discarded else result
 
 
 def _condition_keep(problem: _Problem, random_workers: int, held: int | None) -> np.ndarray:
@@ -228,17 +255,31 @@ def _condition_keep(problem: _Problem, random_workers: int, held: int | None) ->
     return keep
 
 
-def _survival_raw(problem: _Problem, t: np.ndarray) -> np.ndarray:
-    """``P(T > t)`` of the raw latency, same shape as ``t``."""
+def _survival_raw_bounded(problem: _Problem, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``P̂(T > t)`` of the raw latency and the bound ``Δ(t)`` with
+    ``P̂ ≤ P(T > t) ≤ P̂ + Δ`` (up to rounding), each of the shape of ``t``."""
     t = np.asarray(t, dtype=float)
     keep = _condition_keep(problem, problem.n, None)[None]
-    return _dynamic_program(problem.model, problem.groups, t.ravel(), problem.max_tasks, keep)[
-        :, 0
-    ].reshape(t.shape)
+    value, lost = _dynamic_program(
+        problem.model, problem.groups, t.ravel(), problem.max_tasks, keep, discarded=True
+    )
+    return value[:, 0].reshape(t.shape), lost[:, 0].reshape(t.shape)
+
+
+def _survival_raw(problem: _Problem, t: np.ndarray) -> np.ndarray:
+    """``P(T > t)`` of the raw latency, same shape as ``t``."""
+    return _survival_raw_bounded(problem, t)[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _never_bounded(problem: _Problem) -> tuple[float, float]:
+    """``P(T = ∞)`` (no condition ever holds) and its discarded-mass bound."""
+    value, lost = _survival_raw_bounded(problem, np.array([np.inf]))
+    return float(value[0]), float(lost[0])
 
 
 @functools.lru_cache(maxsize=256)
 def _never_probability(problem: _Problem) -> float:
     """``P(T = ∞)``: no condition ever holds (the unresponsive workers exceed the tolerance)."""
-    never = float(np.clip(_survival_raw(problem, np.array([np.inf]))[0], 0.0, 1.0))
+    never = float(np.clip(_never_bounded(problem)[0], 0.0, 1.0))
     return 1.0 if never > 1.0 - 1e-12 else never  # rounding must not turn "never" into "almost"

@@ -4,7 +4,7 @@ A least-squares problem on seeded synthetic data is solved by gradient descent t
 pool, ``--iterations`` steps per scheme, with stragglers and crashes injected from the runtime
 model. For every scheme the command reports the measured latency (mean and 95th percentile over
 the iterations that finished), the predicted mean ``E[T | T < ∞]`` of the exact theory (Monte
-Carlo for streaming, which has no closed form), the levels used, the computation load and the
+Carlo for a scheme without one), the levels used, the computation load and the
 communication, the failures and the respawned workers.
 """
 
@@ -19,27 +19,41 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gclib.analysis.prediction import Prediction, predict
+from gclib.analysis.prediction import Prediction, has_exact_theory, predict
+from gclib.cli.interrupts import interrupt_status
 from gclib.cli.options import (
-    UsageError,
+    JSON_CONVENTION,
+    add_backend_arguments,
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
+    add_timing_arguments,
+    backend_from_args,
     check_plot_path,
+    check_timing,
     emit_json,
+    integer,
     levels_from_args,
     model_from_args,
     positive_int,
-    real,
     schemes_from_args,
+    seed_from_args,
     write_plot,
 )
-from gclib.model import RuntimeModel
+from gclib.cli.resources import check_pool, check_theory
+from gclib.cli.table import number, print_table
+from gclib.model import ModelSample, RuntimeModel
 from gclib.schemes.parse import Scheme
 
 __all__ = ["add_parser", "run", "SchemeRun"]
 
-_DEFAULT_SCHEMES = "nested,uncoded,gc:2,gc:4,streaming"
+_DEFAULT_SCHEMES = "nested, uncoded, gc:⌈s_max/2⌉, gc:s_max, streaming"
+# the pool's own time per iteration may be this share of the predicted latency before the time
+# unit counts as too fine for it: the measured latencies then run high by about that share, beyond
+# the ±10 % within which the pool should reproduce the theory
+_OVERHEAD_SHARE = 0.10
+# iterations without work that measure the pool's overhead for each scheme
+_OVERHEAD_ITERATIONS = 3
 _ROWS_PER_PARTITION = 20
 _FEATURES = 10
 
@@ -57,28 +71,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Latencies are in model time units (wall seconds / --time-unit), from the broadcast "
             "until the master holds what it needs. Means, p95, tasks and uploads are over the "
             "iterations that finished; 'failed' counts those that could not finish before the "
-            "deadline. The prediction is the exact E[T | T < inf] (streaming: Monte Carlo)."
+            "deadline. The prediction is the exact E[T | T < inf] (Monte Carlo where no exact "
+            "theory applies, marked *). "
+            "pool_overhead is the median latency, in seconds, of iterations without work: when "
+            f"it exceeds {_OVERHEAD_SHARE:.0%} of the predicted latency the time unit is too fine "
+            "for the pool (a note on stderr, time_unit_too_fine in JSON). Ctrl-C or SIGTERM "
+            "summarises the iterations that finished (exit status 130 or 143). " + JSON_CONVENTION
         ),
     )
-    add_placement_arguments(parser, workers=10, smax=4, schemes=_DEFAULT_SCHEMES)
+    add_placement_arguments(
+        parser, workers=10, smax=4, schemes="all", schemes_help=_DEFAULT_SCHEMES
+    )
     add_model_arguments(parser)
     group = parser.add_argument_group("run")
     group.add_argument(
         "--iterations", type=positive_int, default=20, help="iterations per scheme (default 20)"
     )
+    add_timing_arguments(group, time_unit=0.005)
     group.add_argument(
-        "--time-unit",
-        type=real,
-        default=0.005,
-        help="seconds per model time unit (default 0.005)",
+        "--seed", type=integer, default=0, help="seed of data, model and codes, in [0, 2**32)"
     )
-    group.add_argument(
-        "--deadline",
-        type=real,
-        default=None,
-        help="per-iteration deadline in model time units (default: derived from the model)",
-    )
-    group.add_argument("--seed", type=int, default=0, help="seed of data, model and codes")
+    add_backend_arguments(parser)
     add_output_arguments(parser)
     parser.set_defaults(handler=run, subparser=parser)
     return parser
@@ -109,6 +122,7 @@ class SchemeRun:
     iterations: int = 0
     initial_loss: float = math.nan
     final_loss: float = math.nan
+    overhead: float | None = None  # seconds of an iteration without work
 
     def summary(self, predicted: Prediction) -> dict[str, Any]:
         finished = bool(self.latencies)
@@ -123,24 +137,36 @@ class SchemeRun:
             "uploads_per_iteration": float(np.mean(self.uploads)) if finished else None,
             "failed": self.failed,
             "respawns": self.respawns,
+            "pool_overhead": self.overhead,
         }
 
+    def overhead_share(self, predicted: Prediction, time_unit: float) -> float | None:
+        """The pool's overhead as a share of the predicted latency in seconds."""
+        if self.overhead is None or not predicted.mean_latency:
+            return None
+        return self.overhead / (predicted.mean_latency * time_unit)
 
-def _check_args(args: argparse.Namespace) -> None:
-    if not (0.0 < args.time_unit < math.inf):
-        raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
-    if args.deadline is not None and not (0.0 < args.deadline < math.inf):
-        raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
-    check_plot_path(args.plot)
+
+def default_schemes(s_max: int) -> str:
+    """``nested, uncoded, gc:⌈s_max/2⌉, gc:s_max, streaming`` (the GC(s) that exist)."""
+    tolerances = sorted({s for s in ((s_max + 1) // 2, s_max) if s >= 1})
+    return ",".join(["nested", "uncoded", *(f"gc:{s}" for s in tolerances), "streaming"])
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo for the parsed arguments; returns the exit status."""
+    seed = seed_from_args(args)
+    if args.schemes.strip().lower() == "all":
+        args.schemes = default_schemes(args.smax)
     model = model_from_args(args)
     levels = levels_from_args(args)
     schemes = schemes_from_args(args)
-    _check_args(args)
+    check_timing(args)
+    check_plot_path(args.plot)
     n = args.workers
+    # what the run needs, before any process starts: the theory of the prediction, the pool
+    check_theory(n, [scheme for scheme in schemes if has_exact_theory(scheme, n, model)])
+    check_pool(n, local_processes=getattr(args, "scheduler", None) is None)
 
     from gclib.runtime.pool import WorkerPool
     from gclib.training.objectives import (
@@ -149,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         least_squares_problem,
     )
 
-    data_seed, pool_seed, simulation_seed = np.random.SeedSequence(args.seed).generate_state(3)
+    data_seed, pool_seed, simulation_seed = np.random.SeedSequence(seed).generate_state(3)
     partitions, _ = least_squares_problem(n, _ROWS_PER_PARTITION, _FEATURES, seed=int(data_seed))
     features = np.vstack([x for x, _ in partitions])
     targets = np.concatenate([y for _, y in partitions])
@@ -157,16 +183,20 @@ def run(args: argparse.Namespace) -> int:
     problem = _Problem(partitions, features, targets, step)
 
     runs = {scheme.name: SchemeRun(scheme) for scheme in schemes}
-    with WorkerPool(
-        partitions,
-        least_squares_gradient,
-        s_max=args.smax,
-        levels=levels,
-        model=model,
-        time_unit=args.time_unit,
-        deadline=args.deadline,
-        seed=int(pool_seed),
-    ) as pool:
+    with (
+        backend_from_args(args, n) as backend,
+        WorkerPool(
+            partitions,
+            least_squares_gradient,
+            s_max=args.smax,
+            levels=levels,
+            model=model,
+            time_unit=args.time_unit,
+            deadline=args.deadline,
+            seed=int(pool_seed),
+            backend=backend,
+        ) as pool,
+    ):
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0  # no monitor thread: the pool forks when it respawns workers
@@ -185,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
                 params = np.zeros(_FEATURES)
                 record.initial_loss = least_squares_loss(params, (features, targets))
                 try:
+                    record.overhead = _overhead(pool, scheme, params, args.smax)
                     for _ in range(args.iterations):
                         params = _iterate(pool, record, scheme, params, problem)
                         bar.set_postfix_str(scheme.name, refresh=False)
@@ -208,8 +239,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted: summarising the {done} iterations that finished", file=sys.stderr)
         predictions = {name: predictions[name] for name in runs}
     summaries = {name: run_.summary(predictions[name]) for name, run_ in runs.items()}
+    too_fine = _note_overhead(runs, predictions, args.time_unit)
     if args.json:
-        emit_json({"schemes": summaries, **({"interrupted": True} if interrupted else {})})
+        extra = {"interrupted": True} if interrupted else {}
+        emit_json({"schemes": summaries, "time_unit_too_fine": too_fine, **extra})
     else:
         _print_table(args, model, levels, runs, summaries, predictions)
     if (
@@ -218,7 +251,40 @@ def run(args: argparse.Namespace) -> int:
         and not write_plot(args.plot, lambda: _plot(args.plot, summaries, runs))
     ):
         return 1
-    return 130 if interrupted else 0
+    return interrupt_status() if interrupted else 0
+
+
+def _overhead(pool: Any, scheme: Scheme, params: np.ndarray, s_max: int) -> float:
+    """Seconds the pool needs for an iteration of ``scheme`` whose tasks take no time: the
+    median of a few, after one that sends the scheme's plan to the workers."""
+    n = pool.n
+    tasks = max(s_max + 1, scheme.tasks_per_worker)
+    idle = ModelSample(np.zeros((n, tasks)), np.ones(n), np.zeros(n, dtype=bool), np.zeros(n))
+    seconds = [
+        pool.run_iteration(params, scheme, sample=idle).latency * pool.time_unit
+        for _ in range(1 + _OVERHEAD_ITERATIONS)
+    ]
+    return float(np.median(seconds[1:]))
+
+
+def _note_overhead(
+    runs: dict[str, SchemeRun], predictions: dict[str, Prediction], time_unit: float
+) -> bool:
+    """Whether the time unit is too fine for the pool's overhead; if so say it on stderr, with
+    the time unit that would do."""
+    shares = {name: r.overhead_share(predictions[name], time_unit) for name, r in runs.items()}
+    over = {name: share for name, share in shares.items() if share and share > _OVERHEAD_SHARE}
+    if not over:
+        return False
+    needed = max(share for share in over.values()) * time_unit / _OVERHEAD_SHARE
+    listed = ", ".join(f"{name} {runs[name].overhead * 1e3:.2g} ms" for name in over)
+    print(
+        f"gclib demo: note: the pool's own time per iteration ({listed}) exceeds "
+        f"{_OVERHEAD_SHARE:.0%} of the predicted latency at --time-unit {time_unit:g} s, so the "
+        f"measured latencies run high; --time-unit {needed:.2g} or more keeps it below",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _iterate(
@@ -254,20 +320,13 @@ def _print_table(
     summaries: dict[str, dict[str, Any]],
     predictions: dict[str, Prediction],
 ) -> None:
-    def number(value: float | None, spec: str = ".2f") -> str:
-        return "-" if value is None else format(value, spec)
-
     print(
         f"worker pool: n={args.workers}, s_max={args.smax}, S={{{','.join(map(str, levels))}}}, "
         f"{model.describe()}, time unit {args.time_unit:g} s, {args.iterations} iterations each"
     )
-    header = (
-        f"{'scheme':<11}{'mean':>8}{'p95':>8}{'predicted':>11}{'ratio':>7}  {'levels':<18}"
-        f"{'tasks/w':>8}{'uploads':>8}{'signals':>8}{'failed':>7}{'(pred)':>7}{'respawn':>8}"
-        f"{'max err':>10}{'loss':>10}"
-    )
-    print(header)
-    print("-" * len(header))
+    columns = ["scheme", "mean", "p95", "predicted", "ratio", "levels", "tasks/w", "uploads"]
+    columns += ["signals", "failed", "(pred)", "respawn", "max err", "loss"]
+    table = []
     notes = set()
     for name, run_ in runs.items():
         summary = summaries[name]
@@ -285,16 +344,25 @@ def _print_table(
             histogram = "-"
         signals = float(np.mean(run_.signals)) if run_.signals else None
         loss = run_.final_loss / run_.initial_loss if run_.initial_loss else None
-        print(
-            f"{name:<11}{number(summary['mean_latency']):>8}{number(summary['p95_latency']):>8}"
-            f"{number(predicted) + mark:>11}{number(ratio, '.3f'):>7}  {histogram or '-':<18}"
-            f"{number(summary['mean_tasks_per_worker']):>8}"
-            f"{number(summary['uploads_per_iteration'], '.1f'):>8}{number(signals, '.1f'):>8}"
-            f"{summary['failed']:>7}"
-            f"{number(prediction.failure_probability * run_.iterations, '.1f'):>7}"
-            f"{summary['respawns']:>8}"
-            f"{number(summary['max_decode_error'], '.1e'):>10}{number(loss, '.2e'):>10}"
+        table.append(
+            [
+                name,
+                number(summary["mean_latency"]),
+                number(summary["p95_latency"]),
+                number(predicted) + mark,
+                number(ratio, 3),
+                histogram or "-",
+                number(summary["mean_tasks_per_worker"]),
+                number(summary["uploads_per_iteration"], 1),
+                number(signals, 1),
+                str(summary["failed"]),
+                number(prediction.failure_probability * run_.iterations, 1),
+                str(summary["respawns"]),
+                number(summary["max_decode_error"], 1, "e"),
+                number(loss, 2, "e"),
+            ]
         )
+    print_table(columns, table, left=(0, 5), rule=True)
     print(
         "latencies in model time units over finished iterations (predicted: E[T | T < inf]); "
         "levels: level:count;\n(pred): failures the theory expects; max err: ‖decoded − true "

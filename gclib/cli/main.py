@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from gclib.cli.interrupts import interrupt_status, sigterm_as_interrupt
 from gclib.cli.options import UsageError
 
 __all__ = ["main"]
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with sigterm_as_interrupt():  # SIGTERM ends a subcommand as Ctrl-C does
+            return int(args.handler(args) or 0)
     except UsageError as error:
         subparser = getattr(args, "subparser", parser)
         subparser.print_usage(sys.stderr)
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupt_status()
 
 
 if __name__ == "__main__":

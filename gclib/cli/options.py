@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
-import os
+import socket
 import sys
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from gclib._verify import check_seed
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme, parse_levels, parse_schemes
 
@@ -19,14 +24,24 @@ __all__ = [
     "add_model_arguments",
     "add_placement_arguments",
     "add_output_arguments",
+    "add_backend_arguments",
+    "backend_from_args",
     "model_from_args",
     "levels_from_args",
     "schemes_from_args",
     "emit_json",
+    "JSON_CONVENTION",
     "check_plot_path",
+    "add_timing_arguments",
+    "check_timing",
+    "MIN_TIME_UNIT",
+    "seed_from_args",
+    "SEED_LIMIT",
+    "spread_tolerances",
     "write_plot",
     "positive_int",
     "non_negative_int",
+    "integer",
     "real",
 ]
 
@@ -75,7 +90,12 @@ def non_negative_int(text: str) -> int:
 
 
 def add_placement_arguments(
-    parser: argparse.ArgumentParser, *, workers: int = 10, smax: int = 4, schemes: str
+    parser: argparse.ArgumentParser,
+    *,
+    workers: int = 10,
+    smax: int = 4,
+    schemes: str,
+    schemes_help: str = "%(default)s",
 ) -> None:
     group = parser.add_argument_group("placement and schemes")
     group.add_argument(
@@ -95,7 +115,8 @@ def add_placement_arguments(
     group.add_argument(
         "--schemes",
         default=schemes,
-        help="comma list of nested, uncoded, gc:S, ignore:S, streaming (default %(default)s)",
+        help="comma list of nested, uncoded, gc:S, ignore:S, streaming, cover, nested-eager "
+        f"(default {schemes_help})",
     )
 
 
@@ -194,27 +215,105 @@ def _option_message(message: str) -> str:
     return message
 
 
+# Seeds every consumer takes: numpy's SeedSequence takes any integer >= 0, scikit-learn's
+# random_state (the split of `gclib train`) only those below 2**32.
+SEED_LIMIT = 2**32
+
+
+def seed_from_args(args: argparse.Namespace) -> int:
+    """``--seed``, checked by the library's one seed check against :data:`SEED_LIMIT`."""
+    try:
+        return int(check_seed(args.seed, "seed", high=SEED_LIMIT))  # type: ignore[arg-type]
+    except ValueError:
+        raise UsageError(
+            f"--seed must be an integer in [0, 2**32) = [0, {SEED_LIMIT - 1}], not {args.seed}"
+        ) from None
+
+
+def integer(text: str) -> int:
+    """Any integer; the range is checked where the value is used."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+# Finer time units than this are below what the pool can honour: one iteration costs the master
+# and the workers about a millisecond of messages and scheduling of their own.
+MIN_TIME_UNIT = 1e-4
+
+
+def add_timing_arguments(group: argparse._ArgumentGroup, *, time_unit: float) -> None:
+    """``--time-unit`` and ``--deadline`` of the subcommands that run the worker pool."""
+    group.add_argument(
+        "--time-unit",
+        type=real,
+        default=time_unit,
+        help=f"seconds per model time unit, at least {MIN_TIME_UNIT:g} (default {time_unit:g})",
+    )
+    group.add_argument(
+        "--deadline",
+        type=real,
+        default=None,
+        help="per-iteration deadline in model time units (default: derived from the model)",
+    )
+
+
+def check_timing(args: argparse.Namespace) -> None:
+    if not (0.0 < args.time_unit < math.inf):
+        raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
+    if args.time_unit < MIN_TIME_UNIT:
+        raise UsageError(
+            f"--time-unit must be at least {MIN_TIME_UNIT:g} s, got {args.time_unit:g}: the pool's "
+            "own overhead (about a millisecond per iteration) would swamp finer time units"
+        )
+    if args.deadline is not None and not (0.0 < args.deadline < math.inf):
+        raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
+
+
+def spread_tolerances(s_max: int, every_up_to: int = 8, count: int = 5) -> list[int]:
+    """The tolerances of the default GC(s) schemes: ``1 … s_max`` up to ``s_max = every_up_to``,
+    beyond it ``count`` of them spread geometrically over ``1 … s_max`` (53 schemes at
+    ``s_max = 50`` would take long and say little more)."""
+    if s_max <= every_up_to:
+        return list(range(1, s_max + 1))
+    return sorted({round(s_max ** (k / (count - 1))) for k in range(count)})
+
+
+JSON_CONVENTION = (
+    "JSON has no infinity and no NaN: a value that is infinite, undefined or absent is null, and "
+    "the fields beside it say which (a failure probability or count above 0: infinite; no "
+    "theory or nothing measured: absent)."
+)
+
+
 def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (numpy scalars and arrays included) as ``None``:
+    the one JSON convention of every subcommand (:data:`JSON_CONVENTION`)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return None
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _json_safe(value.item())
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars and arrays
+        return _json_safe(value.tolist())
     return value
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    """Print ``payload`` as one JSON object; infinities become the string ``"inf"``."""
+    """Print ``payload`` as one JSON object; infinite and undefined values become ``null``."""
     json.dump(_json_safe(payload), sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
 
 
 def check_plot_path(path: str | None) -> None:
-    """Refuse, before any work is done, a ``--plot`` file that cannot be a figure or be written."""
+    """Refuse, before any work is done, a ``--plot`` file that cannot be a figure or be written.
+
+    Permission bits do not tell (``/proc`` looks writable to root): a file is created in the
+    folder and removed again.
+    """
     if path is None:
         return
     from gclib.plotting.style import FIGURE_SUFFIXES
@@ -227,10 +326,14 @@ def check_plot_path(path: str | None) -> None:
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # save_figure creates the missing folders below this one
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"--plot {path!r} cannot be written: {str(folder)!r} is not a writable folder"
-        )
+    reason = "not a writable folder"
+    if folder.is_dir():
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".gclib-plot-check-"):
+                return
+        except OSError as error:
+            reason = f"not a writable folder (creating a file there fails: {error.strerror})"
+    raise UsageError(f"--plot {path!r} cannot be written: {str(folder)!r} is {reason}")
 
 
 def write_plot(path: str, write: Callable[[], object]) -> bool:
@@ -245,3 +348,118 @@ def write_plot(path: str, write: Callable[[], object]) -> bool:
         print(f"gclib: error: could not write the figure {path!r}: {reason}", file=sys.stderr)
         return False
     return True
+
+
+# Seconds to reach a Dask scheduler, and to find enough worker threads on its cluster.
+SCHEDULER_TIMEOUT = 5.0
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backend")
+    group.add_argument(
+        "--backend",
+        choices=("process", "dask"),
+        default="process",
+        help="where the workers run: local processes (default) or a Dask cluster",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="a running Dask scheduler, e.g. tcp://127.0.0.1:8786, for --backend dask (default: "
+        "a local cluster of one single-threaded worker process per gclib worker)",
+    )
+
+
+class _ClusterError(Exception):
+    """A Dask cluster that cannot serve: reported in one line, exit status 2."""
+
+
+@contextlib.contextmanager
+def backend_from_args(args: argparse.Namespace, n: int) -> Iterator[Any]:
+    """The pool's ``backend`` for ``--backend`` and ``--scheduler``, for ``n`` gclib workers.
+
+    ``None`` (local processes), or a ``DaskBackend`` on the scheduler given or on a local cluster
+    started here and closed on exit. A scheduler that is malformed, unreachable within
+    :data:`SCHEDULER_TIMEOUT` seconds or has too few worker threads ends the command with one line
+    on standard error and exit status 2; a cluster that fails during the run, with exit status 1.
+    """
+    if args.backend != "dask":
+        if args.scheduler is not None:
+            raise UsageError("--scheduler needs --backend dask")
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            client = _dask_client(args.scheduler, n, stack)
+            from gclib.runtime.transports.dask import DaskBackend, DaskClusterError
+
+            backend = DaskBackend(client)
+        except _ClusterError as error:
+            _exit_with(args, str(error), 2)
+        try:
+            yield backend
+        except DaskClusterError as error:
+            _exit_with(args, f"the Dask cluster could not go on: {error}", 1)
+
+
+def _exit_with(args: argparse.Namespace, message: str, status: int) -> NoReturn:
+    prog = getattr(args, "subparser", None)
+    prog = prog.prog if prog is not None else "gclib"
+    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _dask_client(address: str | None, n: int, stack: contextlib.ExitStack) -> Any:
+    """A client of the scheduler at ``address`` (or of a new local cluster), checked to reach
+    at least ``n`` worker threads; closed (with the local cluster) when ``stack`` closes."""
+    try:
+        import distributed
+    except ImportError:
+        raise _ClusterError(
+            "--backend dask needs the 'distributed' package: pip install 'gclib[dask]'"
+        ) from None
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # no log lines on our stderr
+    if address is None:
+        cluster = distributed.LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        stack.callback(cluster.close)
+        client = distributed.Client(cluster)
+        stack.callback(client.close)
+        return client
+    try:
+        host, port = distributed.comm.get_address_host_port(address)
+    except Exception as error:
+        raise _ClusterError(
+            f"--scheduler {address!r} is not a Dask scheduler address like tcp://HOST:8786 "
+            f"({error})"
+        ) from None
+    try:  # a plain connection first: fails at once where the client would retry until timeout
+        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise _ClusterError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+    try:
+        client = distributed.Client(address, timeout=SCHEDULER_TIMEOUT)
+    except Exception as error:
+        raise _ClusterError(
+            f"{address} does not answer as a Dask scheduler: {type(error).__name__}: {error}"
+        ) from None
+    stack.callback(client.close)
+    end = time.monotonic() + SCHEDULER_TIMEOUT
+    while True:  # workers may still be joining a cluster that has just started
+        threads = client.nthreads()
+        if sum(threads.values()) >= n or time.monotonic() >= end:
+            break
+        time.sleep(0.2)
+    if sum(threads.values()) < n:
+        raise _ClusterError(
+            f"the Dask cluster at {address} has {sum(threads.values())} worker thread(s) on "
+            f"{len(threads)} worker(s), but {n} gclib workers need one thread each"
+        )
+    return client

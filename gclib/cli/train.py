@@ -7,22 +7,34 @@ import math
 import sys
 from typing import Any
 
+import numpy as np
+
+from gclib.cli.interrupts import interrupt_status
 from gclib.cli.options import (
+    JSON_CONVENTION,
     UsageError,
+    add_backend_arguments,
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
+    add_timing_arguments,
+    backend_from_args,
     check_plot_path,
+    check_timing,
     emit_json,
+    integer,
     levels_from_args,
     model_from_args,
-    non_negative_int,
     positive_int,
     real,
     schemes_from_args,
+    seed_from_args,
+    spread_tolerances,
     write_plot,
 )
-from gclib.training.loop import (
+from gclib.cli.resources import check_pool
+from gclib.cli.table import number, print_table
+from gclib.training import (
     DATASETS,
     DEFAULT_ITERATIONS,
     DEFAULT_L2,
@@ -46,12 +58,17 @@ its k-th iteration. A failed iteration (deadline passed, too many workers lost) 
 Reported per iteration: training loss, train and test accuracy, the latency in model time units
 (measured: wall seconds / time unit) and the cumulated wall-clock time in measured seconds from
 each broadcast until the master holds the decoded gradient.
+
+A training whose loss stops being finite (a step size too large for the problem) ends with a
+message and exit status 1. Ctrl-C or SIGTERM reports the iterations that finished (exit status 130
+or 143, "interrupted": true in JSON).
 """
 
 
 def default_schemes(s_max: int) -> str:
-    """``uncoded, gc:1, …, gc:s_max, nested, ignore:⌈s_max/2⌉, streaming``."""
-    names = ["uncoded", *(f"gc:{s}" for s in range(1, s_max + 1)), "nested"]
+    """``uncoded, gc:1, …, gc:s_max, nested, ignore:⌈s_max/2⌉, streaming`` (five GC(s) spread
+    over ``1 … s_max`` when ``s_max > 8``)."""
+    names = ["uncoded", *(f"gc:{s}" for s in spread_tolerances(s_max)), "nested"]
     if s_max >= 1:
         names.append(f"ignore:{(s_max + 1) // 2}")
     names.append("streaming")
@@ -63,6 +80,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "train",
         help="distributed training of logistic regression through the worker pool",
         description=_DESCRIPTION,
+        epilog=JSON_CONVENTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     group = parser.add_argument_group("training")
@@ -87,23 +105,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--l2", type=real, default=DEFAULT_L2, help="L2 weight lambda (default %(default)s)"
     )
     group.add_argument(
-        "--seed", type=non_negative_int, default=0, help="seed of split, codes and injection"
+        "--seed", type=integer, default=0, help="seed of split, codes and injection, in [0, 2**32)"
     )
-    add_placement_arguments(parser, schemes="all")
+    add_placement_arguments(
+        parser,
+        schemes="all",
+        schemes_help="uncoded, gc:1 … gc:s_max (five of them spread over 1 … s_max when s_max > "
+        "8), nested, ignore:⌈s_max/2⌉, streaming",
+    )
     add_model_arguments(parser)
     group = parser.add_argument_group("pool")
-    group.add_argument(
-        "--time-unit",
-        type=real,
-        default=DEFAULT_TIME_UNIT,
-        help="seconds per model time unit (default %(default)s)",
-    )
-    group.add_argument(
-        "--deadline",
-        type=real,
-        default=None,
-        help="per-iteration deadline in model time units (default: the pool's)",
-    )
+    add_timing_arguments(group, time_unit=DEFAULT_TIME_UNIT)
+    add_backend_arguments(parser)
     add_output_arguments(parser)
     parser.add_argument(
         "--every",
@@ -126,42 +139,47 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--learning-rate must be a positive number, got {args.learning_rate}")
     if not (0.0 <= args.l2 < math.inf):
         raise UsageError(f"--l2 must be a finite number >= 0, got {args.l2}")
-    if not (0.0 < args.time_unit < math.inf):
-        raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
-    if args.deadline is not None and not (0.0 < args.deadline < math.inf):
-        raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
+    check_timing(args)
     check_plot_path(args.plot)
 
 
 def run(args: argparse.Namespace) -> int:
+    seed = seed_from_args(args)
     _check_options(args)
     levels = levels_from_args(args)
     if args.schemes.strip().lower() == "all":
         args.schemes = default_schemes(args.smax)
     schemes = schemes_from_args(args)
     model = model_from_args(args)
-    data = load_dataset(args.dataset.strip().lower(), seed=args.seed)
+    data = load_dataset(args.dataset.strip().lower(), seed=seed)
     if args.workers > len(data.train_labels):
         raise UsageError(
             f"--workers must be at most the {len(data.train_labels)} training rows, "
             f"got {args.workers}"
         )
-    runs = train(
-        data,
-        schemes,
-        workers=args.workers,
-        s_max=args.smax,
-        levels=levels,
-        model=model,
-        iterations=args.iterations,
-        learning_rate=args.learning_rate,
-        l2=args.l2,
-        time_unit=args.time_unit,
-        deadline=args.deadline,
-        seed=args.seed,
-        progress=False if args.no_progress else None,
-        stop_on_interrupt=True,
-    )
+    check_pool(args.workers, local_processes=getattr(args, "scheduler", None) is None)
+    # a diverging step overflows: said once below, not as numpy warnings on every step
+    with (
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        backend_from_args(args, args.workers) as backend,
+    ):
+        runs = train(
+            data,
+            schemes,
+            workers=args.workers,
+            s_max=args.smax,
+            levels=levels,
+            model=model,
+            iterations=args.iterations,
+            learning_rate=args.learning_rate,
+            l2=args.l2,
+            time_unit=args.time_unit,
+            deadline=args.deadline,
+            seed=seed,
+            progress=False if args.no_progress else None,
+            stop_on_interrupt=True,
+            backend=backend,
+        )
     interrupted = len(runs) < len(schemes) or any(
         run.iterations < args.iterations for run in runs.values()
     )
@@ -169,7 +187,16 @@ def run(args: argparse.Namespace) -> int:
         done = sum(run.iterations for run in runs.values())
         print(f"interrupted: reporting the {done} iterations that finished", file=sys.stderr)
     if not runs:
-        return 130
+        return interrupt_status()
+    diverged = _divergence(runs)
+    if diverged:
+        print(
+            f"{args.subparser.prog}: error: the training diverged: {diverged}; --learning-rate "
+            f"{args.learning_rate:g} is too large a step for this problem (default "
+            f"{DEFAULT_LEARNING_RATE:g})",
+            file=sys.stderr,
+        )
+        return 1
     if args.json:
         emit_json(
             {
@@ -183,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
                 "iterations": args.iterations,
                 "learning_rate": args.learning_rate,
                 "l2": args.l2,
-                "seed": args.seed,
+                "seed": seed,
                 "time_unit": args.time_unit,
                 "wall_clock_unit": "seconds",
                 "latency_unit": "model time units",
@@ -195,7 +222,16 @@ def run(args: argparse.Namespace) -> int:
         _print_tables(args, data.name, model.describe(), runs)
     if args.plot is not None and not write_plot(args.plot, lambda: _save_plot(args.plot, runs)):
         return 1
-    return 130 if interrupted else 0
+    return interrupt_status() if interrupted else 0
+
+
+def _divergence(runs: dict[str, TrainingRun]) -> str | None:
+    """Where the loss first stopped being finite, or ``None`` if it never did."""
+    for name, run in runs.items():
+        bad = [k for k, loss in enumerate(run.loss) if not math.isfinite(loss)]
+        if bad:
+            return f"the loss of {name} is {run.loss[bad[0]]:g} after iteration {bad[0]}"
+    return None
 
 
 def _save_plot(path: str, runs: dict[str, TrainingRun]) -> None:
@@ -203,10 +239,6 @@ def _save_plot(path: str, runs: dict[str, TrainingRun]) -> None:
 
     fig, _ = plot_training(runs)
     save_figure(fig, path, close=True)
-
-
-def _format_time(value: float, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if math.isfinite(value) else "-"
 
 
 def _print_tables(
@@ -220,30 +252,46 @@ def _print_tables(
         f"L2 {args.l2:g}, seed {args.seed}"
     )
     print("latency in model time units; wall-clock in measured seconds (cumulated)")
-    header = (
-        f"{'iter':>5} {'loss':>9} {'train acc':>9} {'test acc':>8} {'latency':>8} {'wall [s]':>9}"
-    )
+    columns = ["iter", "loss", "train acc", "test acc", "latency", "wall [s]"]
     for name, run in runs.items():
         print(f"\n{name}")
-        print(header)
+        rows = []
         for k in range(run.iterations + 1):
             failed = k in run.failed_iterations
             if not (k % every == 0 or k == run.iterations or failed):
                 continue
-            latency = "failed" if failed else _format_time(run.latency[k], 2)
-            print(
-                f"{k:>5} {run.loss[k]:>9.4f} {run.train_accuracy[k]:>9.3f} "
-                f"{run.test_accuracy[k]:>8.3f} {latency:>8} {run.wall_clock[k]:>9.3f}"
+            rows.append(
+                [
+                    str(k),
+                    number(run.loss[k], 4),
+                    number(run.train_accuracy[k], 3),
+                    number(run.test_accuracy[k], 3),
+                    "failed" if failed else number(run.latency[k], 2),
+                    number(run.wall_clock[k], 3),
+                ]
             )
+        print_table(columns, rows, left=())
     print("\nsummary (time to 90%: wall-clock seconds until the test accuracy reached 0.9)")
-    print(
-        f"{'scheme':<10} {'mean lat':>8} {'predicted':>9} {'failed':>6} {'grad err':>9} "
-        f"{'to 90% [s]':>10} {'wall [s]':>9} {'loss':>8} {'test acc':>8}"
-    )
-    for name, run in runs.items():
-        predicted = "-" if run.predicted_latency is None else f"{run.predicted_latency:.2f}"
-        print(
-            f"{name:<10} {_format_time(run.mean_latency, 2):>8} {predicted:>9} {run.failed:>6} "
-            f"{run.max_gradient_error:>9.2g} {_format_time(run.time_to_accuracy(0.9)):>10} "
-            f"{run.wall_clock[-1]:>9.3f} {run.loss[-1]:>8.4f} {run.test_accuracy[-1]:>8.3f}"
-        )
+    columns = ["scheme", "mean lat", "predicted", "failed", "grad err", "to 90% [s]"]
+    columns += ["wall [s]", "loss", "test acc"]
+    rows = [
+        [
+            name,
+            number(_finite(run.mean_latency), 2),
+            number(run.predicted_latency, 2),
+            str(run.failed),
+            number(run.max_gradient_error, 1, "e"),
+            number(_finite(run.time_to_accuracy(0.9)), 3),
+            number(run.wall_clock[-1], 3),
+            number(run.loss[-1], 4),
+            number(run.test_accuracy[-1], 3),
+        ]
+        for name, run in runs.items()
+    ]
+    print_table(columns, rows)
+
+
+def _finite(value: float) -> float | None:
+    """``None`` (shown as ``-``) for a value that never came: no finished iteration, accuracy
+    never reached."""
+    return value if math.isfinite(value) else None

@@ -1,0 +1,150 @@
+"""What a run needs against what the machine has, checked before any work is done.
+
+Each check raises :class:`~gclib.cli.options.UsageError` with the option to change: the theory's
+tables (memory grows with ``n``), the worker pool (one process per worker, its pipes, its memory)
+and one Monte Carlo batch. The estimates are deliberately generous upper bounds: they exist to
+refuse the absurd (``--workers 100000`` on a laptop) with a clear message instead of a
+``MemoryError`` or a fork storm, not to squeeze the last worker out of a machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from gclib.cli.options import UsageError
+from gclib.schemes.base import Scheme
+
+__all__ = [
+    "available_memory",
+    "usable_cpus",
+    "theory_bytes",
+    "check_theory",
+    "pool_limit",
+    "check_pool",
+    "check_monte_carlo",
+]
+
+# the interpreter, numpy and scipy, and the theory's working arrays, bounded in time points
+_BASE_BYTES = 512 * 2**20
+# a worker process: the interpreter and numpy after the fork, its data and messages
+_WORKER_BYTES = 40 * 2**20
+# file descriptors the master holds per worker (its end of the pipe, the process sentinel, and
+# the worker's end until the fork completes) and for itself
+_FDS_PER_WORKER = 3
+_OWN_FDS = 64
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the smaller of the free memory of the machine and
+    what its control group allows, or ``None`` where neither is known."""
+    limits = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        try:
+            limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        group = Path("/sys/fs/cgroup")
+        ceiling = (group / "memory.max").read_text().strip()
+        if ceiling != "max":
+            limits.append(int(ceiling) - int((group / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _size(value: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 2**10:.3g} KiB"
+
+
+def _check_memory(needed: int, what: str, change: str) -> None:
+    available = available_memory()
+    if available is not None and needed > available:
+        raise UsageError(
+            f"{what} needs about {_size(needed)} of memory, but this machine has "
+            f"{_size(available)} available: {change}"
+        )
+
+
+def theory_bytes(n: int, schemes: Sequence[Scheme]) -> int:
+    """An upper bound of the memory of the exact theory of ``schemes`` on ``n`` workers.
+
+    The dynamic program merges the counts beyond ``s_max`` (its states do not grow with ``n``),
+    but its filters and the activity's hold a few bytes per worker, task count and condition.
+    """
+    largest = 0
+    for scheme in schemes:
+        tasks = scheme.tasks_per_worker
+        conditions = len(scheme.levels) or 1
+        largest = max(largest, 4 * tasks * (tasks + conditions) + 32 * conditions)
+    return _BASE_BYTES + n * largest
+
+
+def check_theory(n: int, schemes: Sequence[Scheme]) -> None:
+    _check_memory(
+        theory_bytes(n, schemes), f"the exact theory for --workers {n}", "lower --workers"
+    )
+
+
+def pool_limit() -> tuple[int, str]:
+    """The most worker processes this machine should run for one pool, and what bounds it."""
+    cpus = usable_cpus()
+    limit, reason = 4 * cpus + 64, f"4 per CPU on {cpus} CPUs, plus 64"
+    try:
+        import resource
+
+        files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if files != resource.RLIM_INFINITY:
+            by_files = max(0, (files - _OWN_FDS) // _FDS_PER_WORKER)
+            if by_files < limit:
+                limit = by_files
+                reason = f"the open-file limit 'ulimit -n' of {files}; raise it or lower --workers"
+        processes = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        if processes != resource.RLIM_INFINITY and processes - _OWN_FDS < limit:
+            limit = max(0, processes - _OWN_FDS)
+            reason = f"the process limit 'ulimit -u' of {processes}; raise it or lower --workers"
+    except (ImportError, ValueError, OSError):
+        pass
+    return limit, reason
+
+
+def check_pool(n: int, local_processes: bool = True) -> None:
+    """Refuse a pool of ``n`` workers that this machine cannot run (``local_processes``: the
+    workers are processes of this machine, as with the process backend or a local cluster)."""
+    if not local_processes:
+        return
+    limit, reason = pool_limit()
+    if n > limit:
+        raise UsageError(
+            f"--workers {n} needs {n} worker processes, more than this machine runs well: at "
+            f"most {limit} ({reason})"
+            + ("; lower --workers" if "lower --workers" not in reason else "")
+        )
+    _check_memory(
+        _BASE_BYTES + n * _WORKER_BYTES, f"a pool of --workers {n} processes", "lower --workers"
+    )
+
+
+def check_monte_carlo(n: int, schemes: Sequence[Scheme], keep: int) -> None:
+    """Refuse Monte Carlo on ``n`` workers whose one batch would not fit in memory."""
+    from gclib.analysis.monte_carlo import batch_bytes
+
+    tasks = max(scheme.tasks_per_worker for scheme in schemes)
+    needed = _BASE_BYTES + batch_bytes(n, tasks, len(schemes)) + 8 * keep * len(schemes)
+    _check_memory(needed, f"Monte Carlo on --workers {n}", "lower --workers")
