@@ -53,11 +53,11 @@ import numbers
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
 from gclib._verify import check_times
 from gclib.analysis.dynamic_program import _task_probabilities
-from gclib.analysis.quadrature import _integrate
+from gclib.analysis.quadrature import _integrate, finish_excess
 from gclib.model import RuntimeModel, WorkerGroup
 
 __all__ = [
@@ -283,29 +283,8 @@ def _finite_factors(model: RuntimeModel, n: int) -> list[float]:
 
 
 def _tail_bound(n: int, K: int, model: RuntimeModel, x: float) -> float:
-    """``Σ_i E[(F_{i,K} − x)⁺]`` over the responsive workers, an upper bound of
-    ``∫_x^∞ P(x < T_cov < ∞) dt``.
-
-    For ``F = f (K a + Γ)``, ``Γ ~ Gamma(K, μ)`` and ``y = x/f − K a ≥ 0``:
-    ``E[(F − x)⁺] = f [(K/μ) Q(K+1, μy) − y Q(K, μy)]``.
-    """
-    a, mu = model.shift, model.rate
-    bound = 0.0
-    for group in model.worker_groups(n):
-        for weight, f in zip(group.weights, group.factors, strict=True):
-            if math.isinf(f):
-                continue
-            y = x / f - K * a
-            if math.isinf(mu):
-                excess = max(0.0, -y)
-            elif y <= 0:
-                excess = K / mu - y
-            else:
-                excess = (K / mu) * special.gammaincc(K + 1, mu * y) - y * special.gammaincc(
-                    K, mu * y
-                )
-            bound += group.count * weight * f * max(excess, 0.0)
-    return bound
+    """An upper bound of ``∫_x^∞ P(x < T_cov < ∞) dt`` (:func:`finish_excess`)."""
+    return finish_excess(model, model.worker_groups(n), K, x)
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,12 +13,13 @@ constant and the integral is a finite sum.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import special
 
 from gclib.analysis.problem import _Problem
+from gclib.model import RuntimeModel, WorkerGroup
 
 # relative tolerance of the quadratures
 _REL_TOL = 1e-10
@@ -152,15 +153,20 @@ def _earliest(problem: _Problem) -> float:
     return first * problem.model.shift * factors[0]
 
 
-def _tail_bound(problem: _Problem, x: float) -> float:
-    """An upper bound of ``∫_x^∞ P(x < T < ∞) dt``: ``Σ_i E[(F_{i,K} − x)⁺]`` over the workers.
+def finish_excess(
+    model: RuntimeModel, groups: Sequence[WorkerGroup], tasks: int, x: float
+) -> float:
+    """``Σ_i E[(F_{i,K} − x)⁺]`` over the responsive workers of ``groups``, ``F_{i,K}`` the time
+    worker ``i`` finishes its ``K = tasks``-th task.
 
-    For ``F = f (K a + Γ)`` with ``Γ ~ Gamma(K, μ)`` and ``y = x/f − K a``,
+    Once every responsive worker has finished its ``K`` tasks nothing changes any more, so this
+    bounds ``∫_x^∞ P(x < T < ∞) dt`` for any latency ``T`` decided by ``K`` tasks per worker. For
+    ``F = f (K a + Γ)`` with ``Γ ~ Gamma(K, μ)`` and ``y = x/f − K a``,
     ``E[(F − x)⁺] = f E[(Γ − y)⁺] = f [(K/μ) Q(K+1, μy) − y Q(K, μy)]`` for ``y ≥ 0``.
     """
-    K, a, mu = problem.max_tasks, problem.model.shift, problem.model.rate
+    K, a, mu = tasks, model.shift, model.rate
     bound = 0.0
-    for group in problem.groups:
+    for group in groups:
         for weight, f in zip(group.weights, group.factors, strict=True):
             if math.isinf(f):
                 continue
@@ -175,6 +181,11 @@ def _tail_bound(problem: _Problem, x: float) -> float:
                 )
             bound += group.count * weight * f * max(excess, 0.0)
     return bound
+
+
+def _tail_bound(problem: _Problem, x: float) -> float:
+    """An upper bound of ``∫_x^∞ P(x < T < ∞) dt`` (:func:`finish_excess`)."""
+    return finish_excess(problem.model, problem.groups, problem.max_tasks, x)
 
 
 def _time_scale(problem: _Problem) -> float:
