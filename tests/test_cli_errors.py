@@ -237,10 +237,11 @@ def test_the_default_schemes_stay_few_at_a_large_tolerance():
     from gclib.cli.train import default_schemes
 
     assert _default_schemes(50).split(",") == [
-        "uncoded", "gc:1", "gc:3", "gc:7", "gc:19", "gc:50", "nested", "streaming",
+        "uncoded", "gc:1", "gc:3", "gc:7", "gc:19", "gc:50",
+        "nested", "nested-eager", "cover", "streaming",
     ]  # fmt: skip
     assert _default_schemes(4).split(",") == [
-        "uncoded", "gc:1", "gc:2", "gc:3", "gc:4", "nested", "streaming",
+        "uncoded", "gc:1", "gc:2", "gc:3", "gc:4", "nested", "nested-eager", "cover", "streaming",
     ]  # fmt: skip
     assert len(default_schemes(70).split(",")) == 9
 

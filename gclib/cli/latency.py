@@ -7,8 +7,9 @@ import math
 import sys
 from typing import Any
 
+from gclib.analysis.latency import expected_latency
 from gclib.analysis.monte_carlo import KEEP, MonteCarloSummary, monte_carlo
-from gclib.analysis.prediction import has_exact_theory
+from gclib.analysis.prediction import has_exact_mean, has_exact_theory
 from gclib.analysis.summary import LatencySummary, latency_summary
 from gclib.cli.interrupts import interrupt_status
 from gclib.cli.options import (
@@ -59,7 +60,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         parser,
         schemes="all",
         schemes_help="uncoded, gc:1 … gc:s_max (five of them spread over 1 … s_max when s_max > "
-        "8), nested, streaming",
+        "8), nested, nested-eager, cover, streaming",
     )
     add_model_arguments(parser)
     group = parser.add_argument_group("Monte Carlo")
@@ -88,7 +89,7 @@ def _level_set(levels: tuple[int, ...]) -> str:
 
 def _default_schemes(smax: int) -> str:
     gc = [f"gc:{s}" for s in spread_tolerances(smax)]
-    return ",".join(["uncoded", *gc, "nested", "streaming"])
+    return ",".join(["uncoded", *gc, "nested", "nested-eager", "cover", "streaming"])
 
 
 def _theories(
@@ -109,22 +110,34 @@ def _theories(
     return theories, False
 
 
+def _exact_means(schemes: tuple[Scheme, ...], n: int, model: Any) -> dict[str, float]:
+    """The exact mean latency of the schemes whose distribution is out of the theory's reach
+    but whose mean is not (requested uploads queueing on a shared link)."""
+    return {
+        scheme.name: expected_latency(n, scheme, model)
+        for scheme in schemes
+        if not has_exact_theory(scheme, n, model) and has_exact_mean(scheme, n, model)
+    }
+
+
 def _scheme_rows(
     schemes: tuple[Scheme, ...],
     theories: dict[str, LatencySummary],
     simulations: dict[str, MonteCarloSummary] | None,
+    means: dict[str, float],
 ) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for scheme in schemes:
         row: dict[str, Any] = {"levels": list(scheme.levels)}
         theory = theories.get(scheme.name)
-        row["expected_latency"] = theory.expected_latency if theory else None
+        row["expected_latency"] = theory.expected_latency if theory else means.get(scheme.name)
         row["p50_latency"] = theory.quantiles[0.5] if theory else None
         row["p95_latency"] = theory.quantiles[0.95] if theory else None
         row["failure_probability"] = theory.failure_probability if theory else None
         row["mean_tasks_per_worker"] = theory.tasks_per_worker if theory else None
         row["uploads_per_iteration"] = theory.uploads_per_iteration if theory else None
         row["signals_per_iteration"] = theory.signals_per_iteration if theory else None
+        row["activity_method"] = theory.activity_method if theory else None
         sim = simulations.get(scheme.name) if simulations else None
         row["mc_mean_latency"] = sim.mean_latency if sim else None
         row["mc_stderr"] = sim.latency_stderr if sim else None
@@ -137,14 +150,17 @@ def _scheme_rows(
     return rows
 
 
-def _print_table(rows: dict[str, dict[str, Any]], header: str, with_mc: bool) -> None:
+def _print_table(
+    rows: dict[str, dict[str, Any]], labels: dict[str, str], header: str, with_mc: bool
+) -> None:
     columns = ["scheme", "E[T]", "p50", "p95", "P(fail)", "tasks/worker", "uploads", "signals"]
     if with_mc:
         columns += ["MC mean ± stderr", "MC fail"]
     table = []
+    simulated = False
     for name, row in rows.items():
         cells = [
-            name,
+            labels[name],
             number(row["expected_latency"], 3),
             number(row["p50_latency"], 3),
             number(row["p95_latency"], 3),
@@ -153,6 +169,10 @@ def _print_table(rows: dict[str, dict[str, Any]], header: str, with_mc: bool) ->
             number(row["uploads_per_iteration"], 2),
             number(row["signals_per_iteration"], 2),
         ]
+        if row["activity_method"] == "monte carlo":
+            simulated = True
+            for index in (5, 6, 7):
+                cells[index] += "*"
         if row["mean_tasks_per_worker"] is None and row["mc_mean_tasks_per_worker"] is not None:
             cells[5] = number(row["mc_mean_tasks_per_worker"], 3) + " (MC)"
             cells[6] = number(row["mc_uploads_per_iteration"], 2) + " (MC)"
@@ -165,9 +185,14 @@ def _print_table(rows: dict[str, dict[str, Any]], header: str, with_mc: bool) ->
         table.append(cells)
     print(header)
     print_table(columns, table)
+    if simulated:
+        print("* load and communication by Monte Carlo (only the latency has an exact program)")
     missing = [name for name, row in rows.items() if row["failure_probability"] is None]
     if missing and not with_mc:
-        print(f"{', '.join(missing)}: no exact theory here; --mc K estimates it by Monte Carlo")
+        names = ", ".join(labels[name] for name in missing)
+        print(
+            f"{names}: no exact distribution under this model; --mc K estimates it by Monte Carlo"
+        )
 
 
 def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict, sims) -> None:
@@ -217,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
         interrupted, mc_done = result.interrupted, result.iterations
         simulations = result.schemes if mc_done else None
         exact_quantiles = all(s.exact_quantiles for s in result.schemes.values())
-    rows = _scheme_rows(schemes, theories, simulations)
+    rows = _scheme_rows(schemes, theories, simulations, _exact_means(schemes, n, model))
     if interrupted:
         exact = sum(has_exact_theory(scheme, n, model) for scheme in schemes)
         print(
@@ -249,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
                     "crash_prob": model.crash_prob,
                     "upload_cost": model.upload_cost,
                     "signal_cost": model.signal_cost,
+                    "shared_link": model.shared_link,
                 },
                 "schemes": rows,
                 **mc,
@@ -263,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
             if not exact_quantiles:
                 monte += f", p95 from a sample of {KEEP}"
         header = f"n = {n}, s_max = {args.smax}, S = {_level_set(levels)}, {model.describe()}"
-        _print_table(rows, header + monte, bool(args.mc))
+        labels = {scheme.name: scheme.label for scheme in schemes}
+        _print_table(rows, labels, header + monte, bool(args.mc))
     if args.plot is not None:
         if interrupted:
             print(f"interrupted: no figure written to {args.plot}", file=sys.stderr)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import socket
 import sys
 import tempfile
@@ -140,8 +141,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--slowdown", type=real, default=8.0, help="straggler slowdown kappa; 'inf' = unresponsive"
     )
     group.add_argument("--crash-prob", type=real, default=0.0, help="per-worker crash probability")
-    group.add_argument("--upload-cost", type=real, default=0.0, help="time of one upload")
-    group.add_argument("--signal-cost", type=real, default=0.0, help="time of one progress signal")
+    group.add_argument(
+        "--upload-cost", type=real, default=0.0, help="time one upload occupies a link (default 0)"
+    )
+    group.add_argument(
+        "--signal-cost",
+        type=real,
+        default=0.0,
+        help="one-way time of a control message: signal, request, stop (default 0)",
+    )
+    group.add_argument(
+        "--shared-link",
+        action="store_true",
+        help="the master receives over one link, one upload at a time (default: a link each)",
+    )
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, plot: bool = True) -> None:
@@ -170,6 +183,7 @@ def model_from_args(args: argparse.Namespace) -> RuntimeModel:
             crash_prob=args.crash_prob,
             upload_cost=args.upload_cost,
             signal_cost=args.signal_cost,
+            shared_link=args.shared_link,
         )
         model.check_workers(args.workers)
     except ValueError as error:
@@ -419,15 +433,25 @@ def _dask_client(address: str | None, n: int, stack: contextlib.ExitStack) -> An
         raise _ClusterError(
             "--backend dask needs the 'distributed' package: pip install 'gclib[dask]'"
         ) from None
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # no log lines on our stderr
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # no log lines on our stderr
     if address is None:
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        import dask
+
+        # No statistical profiler: sampling the busy threads every 10 ms delays the loops. The
+        # worker processes inherit an ignored SIGINT: Ctrl-C reaches the master alone, which
+        # closes the pool and then the cluster.
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            with dask.config.set({"distributed.worker.profile.enabled": False}):
+                cluster = distributed.LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL,
+                )
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
         stack.callback(cluster.close)
         client = distributed.Client(cluster)
         stack.callback(client.close)
