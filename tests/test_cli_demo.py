@@ -113,7 +113,7 @@ def test_crashes_and_unresponsive_workers_are_counted(capsys):
 def test_table_and_plot(capsys, tmp_path):
     figure = tmp_path / "demo.png"
     captured = run_demo(capsys, "--schemes", "nested,gc:2,streaming", "--plot", str(figure))
-    for word in ("nested", "gc:2", "streaming", "predicted"):
+    for word in ("nested", "GC(2)", "streaming", "predicted"):
         assert word in captured.out
     # every prediction is exact now, the coverage bound included: no Monte Carlo mark
     rows = [line.split() for line in captured.out.splitlines() if line.split()[:1] == ["streaming"]]

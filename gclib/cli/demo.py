@@ -346,7 +346,7 @@ def _print_table(
         loss = run_.final_loss / run_.initial_loss if run_.initial_loss else None
         table.append(
             [
-                name,
+                run_.scheme.label,
                 number(summary["mean_latency"]),
                 number(summary["p95_latency"]),
                 number(predicted) + mark,

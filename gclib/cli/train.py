@@ -34,6 +34,7 @@ from gclib.cli.options import (
 )
 from gclib.cli.resources import check_pool
 from gclib.cli.table import number, print_table
+from gclib.schemes.parse import parse_scheme
 from gclib.training import (
     DATASETS,
     DEFAULT_ITERATIONS,
@@ -254,7 +255,7 @@ def _print_tables(
     print("latency in model time units; wall-clock in measured seconds (cumulated)")
     columns = ["iter", "loss", "train acc", "test acc", "latency", "wall [s]"]
     for name, run in runs.items():
-        print(f"\n{name}")
+        print(f"\n{parse_scheme(name, args.smax).label}")
         rows = []
         for k in range(run.iterations + 1):
             failed = k in run.failed_iterations
