@@ -13,15 +13,16 @@ the master's channel, so that *stop* takes effect at once. After each task it re
 Asked for a message, it replies with it, built from the partials it holds (a coded message of a
 level, or the plain sum of some partials), and stops.
 
-*Stop* pauses the worker (the partials it holds stay usable; the current task keeps its remaining
-time in case the master resumes it). An injected crash kills the process with ``SIGKILL`` part way
-into its first task, at ``crash_fraction · (a + 1/μ)``, the simulator's convention; a crashing
-worker that is stopped before that moment survives (it was unresponsive for the iteration
-anyway). A backend whose workers share a process (a Dask worker runs several loops) passes its
-own ``crash``, which ends the loop abruptly instead: the master sees the connection close without a
-reply, as it would for a dead process. Every message carries the iteration number, so that nothing
-from an earlier iteration can be mistaken for the current one. The messages are the typed ones of
-:mod:`gclib.runtime.protocol`.
+With a ``signal_cost``, the master's commands (stop, request, resume) take effect that long after
+they arrive, as one-way control messages would. *Stop* pauses the worker (the partials it holds stay
+usable; the current task keeps its remaining time in case the master resumes it). An injected crash
+kills the process with ``SIGKILL`` part way into its first task, at ``crash_fraction · (a + 1/μ)``,
+the simulator's convention; a crashing worker that is stopped before that moment survives (it was
+unresponsive for the iteration anyway). A backend whose workers share a process (a Dask worker runs
+several loops) passes its own ``crash``, which ends the loop abruptly instead: the master sees the
+connection close without a reply, as it would for a dead process. Every message carries the
+iteration number, so that nothing from an earlier iteration can be mistaken for the current one. The
+messages are the typed ones of :mod:`gclib.runtime.protocol`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum
 
 __all__ = ["Channel", "worker_main"]
 
+_SELECT_LIMIT = 1024  # FD_SETSIZE: select() refuses larger descriptors
+
 
 class Channel(Protocol):
     """What the worker needs from its transport: a duplex byte-message channel."""
@@ -92,6 +95,7 @@ class _Worker:
         self.plans: dict[int, PlanMessage] = {}
         self.iteration: int | None = None
         self.outbox: list[tuple[float, int, bytes]] = []  # (release time, order, message)
+        self.inbox: list[tuple[float, int, object]] = []  # commands still on their way
         self.sent = 0
         try:
             self.fileno: int | None = channel.fileno()  # type: ignore[attr-defined]
@@ -140,9 +144,10 @@ class _Worker:
         """Wait up to ``timeout`` seconds for a command; ``True`` if one is there.
 
         ``select`` keeps microsecond timeouts where ``poll``-based waits round up to whole
-        milliseconds, which would lengthen every task by half a millisecond on average.
+        milliseconds, which would lengthen every task by half a millisecond on average. It
+        takes descriptors below ``FD_SETSIZE`` only: a large pool's pipes can lie beyond.
         """
-        if self.fileno is None:
+        if self.fileno is None or self.fileno >= _SELECT_LIMIT:
             return self.channel.poll(timeout)
         return bool(select.select([self.fileno], [], [], timeout)[0])
 
@@ -180,6 +185,8 @@ class _Worker:
                 deadlines.append(self.crash_at)
         if self.outbox:
             deadlines.append(self.outbox[0][0])
+        if self.inbox:
+            deadlines.append(self.inbox[0][0])
         deadline = min(deadlines, default=float("inf"))
         if deadline == float("inf"):
             return None
@@ -189,6 +196,8 @@ class _Worker:
         now = time.monotonic()
         while self.outbox and self.outbox[0][0] <= now:
             self.channel.send_bytes(heapq.heappop(self.outbox)[2])
+        while self.inbox and self.inbox[0][0] <= now:
+            self._handle(heapq.heappop(self.inbox)[2], arrived=True)
         if self.stopped or not self.in_task:
             return
         if self.crash_at is not None and now >= self.crash_at:
@@ -259,7 +268,16 @@ class _Worker:
                 self._log("task_abandon", len(self.partials))
 
     # ------------------------------------------------------------------ commands
-    def _handle(self, message: object) -> bool:
+    def _handle(self, message: object, *, arrived: bool = False) -> bool:
+        if (
+            not arrived
+            and self.signal_cost > 0.0
+            and isinstance(message, StopCommand | RequestCommand | ResumeCommand)
+        ):
+            # an emulated one-way control message: it takes effect signal_cost from now
+            self.sent += 1
+            heapq.heappush(self.inbox, (time.monotonic() + self.signal_cost, self.sent, message))
+            return True
         if isinstance(message, Go):
             self._start_iteration(message)
         elif isinstance(message, PlanMessage):
@@ -291,6 +309,7 @@ class _Worker:
         received = time.monotonic()
         self._reset_iteration()
         self.outbox.clear()  # anything still held back belongs to an iteration that is over
+        self.inbox.clear()
         self.iteration = message.iteration
         self.plan = self.plans[message.plan]
         self.params = pickle.loads(message.params)
