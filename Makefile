@@ -19,7 +19,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,book]'
+	$(BIN)/python -m pip install --quiet -e '.[test,book,dask]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -53,7 +53,7 @@ chapter: $(STAMP)
 
 # JupyterLab is an extra of its own, installed on first use; jupytext opens the MyST chapters.
 lab: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,book,lab]'
+	$(BIN)/python -m pip install --quiet -e '.[test,book,dask,lab]'
 	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=book $(LAB_OPTIONS)
 
 clean:

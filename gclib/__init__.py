@@ -31,6 +31,7 @@ from gclib.codes.nested import NestedGradientCode
 from gclib.codes.placement import cyclic_placement
 from gclib.codes.uncoded import UncodedCode
 from gclib.model import ModelSample, RuntimeModel
+from gclib.plotting import plot_training
 from gclib.runtime.pool import WorkerPool
 from gclib.runtime.protocol import message_sizes
 from gclib.runtime.results import (
@@ -41,6 +42,7 @@ from gclib.runtime.results import (
     default_deadline,
 )
 from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler, Stop
+from gclib.runtime.transports.dask import DaskBackend, DaskClusterError
 from gclib.schemes import (
     CoverScheme,
     GradientCodingScheme,
@@ -59,7 +61,6 @@ from gclib.training import (
     TrainingRun,
     gradient_descent,
     load_dataset,
-    plot_training,
     train,
 )
 
@@ -120,6 +121,8 @@ __all__ = [
     "LevelSetChoice",
     # worker pool
     "WorkerPool",
+    "DaskBackend",
+    "DaskClusterError",
     "IterationResult",
     "PoolEvent",
     "WorkerError",

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -424,6 +425,14 @@ def _exit_with(args: argparse.Namespace, message: str, status: int) -> NoReturn:
     raise SystemExit(status)
 
 
+def dask_setup(worker: Any) -> None:
+    """Run by Dask in every worker process of the local clusters the command line starts: Ctrl-C
+    in a terminal reaches the whole process group, but only the master reacts, by closing the
+    pool and then the cluster (as the process backend's workers do)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _dask_client(address: str | None, n: int, stack: contextlib.ExitStack) -> Any:
     """A client of the scheduler at ``address`` (or of a new local cluster), checked to reach
     at least ``n`` worker threads; closed (with the local cluster) when ``stack`` closes."""
@@ -437,11 +446,7 @@ def _dask_client(address: str | None, n: int, stack: contextlib.ExitStack) -> An
     if address is None:
         import dask
 
-        # No statistical profiler: sampling the busy threads every 10 ms delays the loops. The
-        # worker processes inherit an ignored SIGINT: Ctrl-C reaches the master alone, which
-        # closes the pool and then the cluster.
-        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
+        try:  # no statistical profiler: sampling the busy threads every 10 ms delays the loops
             with dask.config.set({"distributed.worker.profile.enabled": False}):
                 cluster = distributed.LocalCluster(
                     n_workers=n,
@@ -449,9 +454,11 @@ def _dask_client(address: str | None, n: int, stack: contextlib.ExitStack) -> An
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.CRITICAL,
+                    preload=[__name__],  # dask_setup below
                 )
-        finally:
-            signal.signal(signal.SIGINT, interrupt)
+        except BaseException:  # Ctrl-C while it starts: no complaints of its half-started tasks
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+            raise
         stack.callback(cluster.close)
         client = distributed.Client(cluster)
         stack.callback(client.close)
