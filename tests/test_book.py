@@ -132,6 +132,37 @@ def test_chapter_follows_the_conventions(path: Path):
         ), f"{where}: uses numpy's global random state instead of a seeded Generator"
 
 
+# Code is set in a column of about 75 characters at 1280 px (sphinx-book-theme); a shorter limit
+# keeps every visible code line inside it, so that no cell scrolls sideways. The browser test
+# below measures the rendered page; this one names the offending line at once.
+CODE_COLUMNS = 72
+PRIVATE_IMPORT = re.compile(r"gclib\._|from gclib\.[a-z_]*\.")
+
+
+@pytest.mark.parametrize("path", _chapter_sources(), ids=lambda path: path.stem)
+def test_chapters_use_only_public_names(path: Path):
+    for number, cell in enumerate(_code_cells(path), start=1):
+        for line in cell.source.splitlines():
+            assert not PRIVATE_IMPORT.search(line), (
+                f"{path.name}, code cell {number} uses a private gclib name (import from "
+                f"gclib, gclib.plotting or gclib.training, whose __all__ list the public "
+                f"names): {line.strip()}"
+            )
+
+
+@pytest.mark.parametrize("path", _chapter_sources(), ids=lambda path: path.stem)
+def test_code_cells_fit_the_column(path: Path):
+    for number, cell in enumerate(_code_cells(path), start=1):
+        tags = cell.metadata.get("tags", [])
+        if "remove-input" in tags or "remove-cell" in tags:
+            continue  # the reader never sees it
+        for line in cell.source.splitlines():
+            assert len(line) <= CODE_COLUMNS, (
+                f"{path.name}, code cell {number}: a line of {len(line)} characters is wider "
+                f"than the column ({CODE_COLUMNS}): {line.strip()[:60]}"
+            )
+
+
 def test_figure_names_are_well_formed_and_cited():
     names = _all_figure_names()
     assert names, "the book has no named figure"
@@ -439,3 +470,170 @@ def test_math_is_typeset_offline_in_a_browser(built_book: Path, tmp_path: Path):
         resources = json.loads(match.group(1).replace("&amp;", "&").replace("&quot;", '"'))
         external = [url for url in resources if not url.startswith("file:")]
         assert not external, f"{page.name} fetched from the network: {external}"
+
+
+def _toc_chapters_with_code() -> list[Path]:
+    return [path for path in _toc_paths() if _code_cells(path)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 120)
+def test_every_chapter_offers_its_notebook(built_book: Path):
+    pages = _pages(built_book)
+    for path in _toc_chapters_with_code():
+        page = built_book / f"{path.stem}.html"
+        links = [href for href in pages[page].anchors if href.split("#")[0].endswith(".ipynb")]
+        assert links, f"{page.name} offers no notebook (.ipynb) download"
+        for href in links:
+            notebook = _local_file(page, href)
+            assert notebook.name == f"{path.stem}.ipynb", f"{page.name} links {href}"
+            assert notebook.is_file(), f"{page.name}: the notebook {href} is missing"
+            content = json.loads(notebook.read_text(encoding="utf-8"))
+            code = [cell for cell in content["cells"] if cell["cell_type"] == "code"]
+            assert len(code) == len(_code_cells(path)), f"{notebook.name} lacks code cells"
+            assert any(cell.get("outputs") for cell in code), f"{notebook.name} was not executed"
+
+
+# Loaded twice into one page, in frames 1280 px (a desktop) and 400 px (a phone) wide, a copy of
+# a book page measures itself once MathJax has typeset it and posts what it found to the frame
+# page, which lists it for --dump-dom. Collapsed cells ("show code") are opened first, so that
+# their code is measured as a reader who opens them sees it.
+LAYOUT_PROBE = """
+<script>
+window.addEventListener("load", function () {
+  function longest(text) {
+    return text.split("\\n").reduce(function (a, l) { return l.length > a.length ? l : a; }, "");
+  }
+  function measure() {
+    document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+    var out = {width: window.innerWidth, page: document.documentElement.scrollWidth,
+               equations: [], unscrollable: [], code: [], dollars: []};
+    document.querySelectorAll("div.math").forEach(function (div) {
+      var math = div.querySelector("mjx-container mjx-math");
+      if (!math) { return; }
+      var m = math.getBoundingClientRect(), d = div.getBoundingClientRect();
+      var wide = m.right > d.right + 1 || m.left < d.left - 1;
+      var eqno = div.querySelector(".eqno");
+      if (eqno) {
+        var e = eqno.getBoundingClientRect();
+        var beside = m.top < e.bottom && e.top < m.bottom;
+        wide = wide || (e.width > 0 && m.right > e.left - 2 && beside);
+      }
+      if (wide) {
+        out.equations.push(div.id || div.textContent.slice(0, 40));
+        var style = getComputedStyle(div);
+        if (style.overflowX !== "auto" && style.overflowX !== "scroll") {
+          out.unscrollable.push(div.id || div.textContent.slice(0, 40));
+        }
+      }
+    });
+    document.querySelectorAll("div.cell_input pre, div.cell_output pre").forEach(function (pre) {
+      if (pre.scrollWidth > pre.clientWidth + 1) {
+        out.code.push(longest(pre.textContent).trim().slice(0, 60));
+      }
+    });
+    var article = (document.querySelector("article") || document.body).cloneNode(true);
+    article.querySelectorAll(".cell_input, mjx-container, script, style, .math, code").forEach(
+      function (e) { e.remove(); });
+    var m, re = /[^\\n]{0,30}\\$[^\\n]{0,30}/g, text = article.textContent;
+    while ((m = re.exec(text)) !== null) { out.dollars.push(m[0].trim()); }
+    parent.postMessage(JSON.stringify(out), "*");
+  }
+  function later() { setTimeout(measure, 1000); }
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(later, later);
+  } else {
+    later();
+  }
+});
+</script>
+"""
+
+LAYOUT_FRAMES = """<!DOCTYPE html><html><body>
+<pre id="gclib-layout-probe"></pre>
+<script>
+var results = [];
+window.addEventListener("message", function (event) {
+  results.push(JSON.parse(event.data));
+  if (results.length === 2) {
+    document.getElementById("gclib-layout-probe").textContent = JSON.stringify(results);
+  }
+});
+</script>
+<iframe src="PAGE" style="width:1280px;height:900px;border:0"></iframe>
+<iframe src="PAGE" style="width:400px;height:900px;border:0"></iframe>
+</body></html>
+"""
+
+
+def _layout(chromium: str, page: Path, profile: Path) -> tuple[dict, dict]:
+    """What the layout probe finds on ``page`` at 1280 px and at 400 px."""
+    probe = page.with_name(f"_layout_{page.name}")
+    frames = page.with_name(f"_frames_{page.name}")
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE + "</body>"),
+        encoding="utf-8",
+    )
+    frames.write_text(LAYOUT_FRAMES.replace("PAGE", probe.name), encoding="utf-8")
+    try:
+        result = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-extensions",
+                "--no-first-run",
+                "--proxy-server=http://127.0.0.1:9",
+                f"--user-data-dir={profile}",
+                "--window-size=1700,1000",
+                "--virtual-time-budget=20000",
+                "--dump-dom",
+                frames.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        probe.unlink()
+        frames.unlink()
+    match = re.search(r'<pre id="gclib-layout-probe">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert match is not None and match.group(1), (
+        f"the layout probe did not run on {page.name}:\n{result.stderr[-2000:]}"
+    )
+    text = match.group(1)
+    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&")):
+        text = text.replace(entity, char)
+    wide, narrow = sorted(json.loads(text), key=lambda found: -found["width"])
+    return wide, narrow
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 900)
+def test_pages_fit_their_column_in_a_browser(built_book: Path, tmp_path: Path):
+    """At 1280 px no display equation and no code cell is wider than its column and no output
+    shows raw ``$`` markup; at 400 px the page itself never scrolls sideways (a wide equation
+    scrolls inside its own box)."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium'): cannot render pages")
+    problems = []
+    for path in _toc_paths():
+        page = built_book / f"{path.stem}.html"
+        wide, narrow = _layout(chromium, page, tmp_path / "profile")
+        assert wide["width"] == 1280 and narrow["width"] <= 400, (wide["width"], narrow["width"])
+        problems += [f"{page.name}: equation wider than the column: {e}" for e in wide["equations"]]
+        problems += [f"{page.name}: code wider than the column: {c}" for c in wide["code"]]
+        problems += [f"{page.name}: raw $ markup in the text: {d}" for d in wide["dollars"]]
+        if narrow["page"] > narrow["width"] + 1:
+            problems.append(
+                f"{page.name}: at 400 px the page is {narrow['page']} px wide and scrolls sideways"
+            )
+        problems += [
+            f"{page.name}: at 400 px a wide equation cannot scroll: {e}"
+            for e in narrow["unscrollable"]
+        ]
+    assert not problems, "the book does not fit its column:\n" + "\n".join(problems)

@@ -394,3 +394,12 @@ def test_one_json_convention_for_infinite_and_absent_values(capsys):
     readme = (os.path.dirname(__file__) + "/../README.md").replace("/tests/..", "")
     with open(readme, encoding="utf-8") as file:
         assert "infinite, undefined or\nabsent is `null`" in file.read()
+
+
+def test_a_plot_with_nothing_exact_to_draw_asks_for_monte_carlo(capsys, tmp_path):
+    figure = tmp_path / "x.png"
+    args = ["latency", "--shared-link", "--upload-cost", "1", "--plot", str(figure)]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--mc K" in error and "Traceback" not in error
+    assert not figure.exists()

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import gclib  # noqa: E402
 from gclib import ModelSample  # noqa: E402
-from gclib.plotting.codes import (  # noqa: E402
+from gclib.plotting import (  # noqa: E402
     DecodingAccuracy,
     IterationTimeline,
     decoding_accuracy,

@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 
 import gclib
-from gclib.plotting.latency import (
+from gclib.plotting import (
     format_levels,
     latency_grid,
     mean_and_interval,
+    new_figure,
     plot_latency_cdfs,
     plot_level_sets,
     plot_scheme_means,
+    plot_series,
+    scheme_label,
     theory_curves,
 )
-from gclib.plotting.style import new_figure, plot_series, scheme_label
 from gclib.schemes import GradientCodingScheme, NestedScheme
 from gclib.schemes.parse import resolve_schemes
 
@@ -39,7 +41,9 @@ def ax():
 
 def test_labels_and_level_sets_read_as_the_text_writes_them():
     assert scheme_label("gc:2") == "GC(2)"
-    assert scheme_label("gc:0") == "uncoded"
+    assert scheme_label("gc:0") == "GC(0)"
+    assert scheme_label("nested-eager") == "nested-eager"
+    assert scheme_label("p = 0.1") == "p = 0.1"  # not a scheme: unchanged
     assert scheme_label("ignore:1") == "ignore(1)"
     assert scheme_label("nested") == "nested"
     assert format_levels((4, 0, 2)) == "{0, 2, 4}"

@@ -15,8 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 
-from gclib.plotting import style as _plotting  # noqa: E402
-from gclib.plotting.style import (  # noqa: E402
+import gclib.plotting as _plotting  # noqa: E402
+from gclib.plotting import (  # noqa: E402
     new_figure,
     plot_cdf,
     plot_grouped_bars,
@@ -30,7 +30,7 @@ from gclib.plotting.style import (  # noqa: E402
 
 OKABE_ITO = {"#000000", "#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7"}
 SCHEMES = ["uncoded", "gc:1", "gc:2", "gc:3", "gc:4", "gc:5", "nested", "ignore:1", "ignore:2"]
-SCHEMES += ["ignore:3", "streaming", "coverage bound"]
+SCHEMES += ["ignore:3", "streaming", "cover", "nested-eager", "coverage bound"]
 
 # Machado, Oliveira & Fernandes (2009), full-severity simulation matrices on linear RGB.
 COLOUR_VISION = {
@@ -307,3 +307,35 @@ def test_every_public_helper_is_listed():
     assert set(_plotting.__all__) >= {"use_style", "scheme_color", "new_figure", "save_figure"}
     for name in _plotting.__all__:
         assert hasattr(_plotting, name)
+    # every public helper of a plotting module is re-exported by the package
+    for module in ("style", "series", "matrix", "codes", "timeline", "latency", "text"):
+        submodule = __import__(f"gclib.plotting.{module}", fromlist=["__all__"])
+        assert set(submodule.__all__) <= set(_plotting.__all__), module
+
+
+def test_the_text_states_a_scenario_from_its_objects():
+    import math
+
+    import gclib
+    from gclib.plotting import describe_scenario, format_value, markdown_table
+
+    model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+    assert describe_scenario(10, model, range(5)) == (
+        "$n = 10$, $S = \\{0, \\dots, 4\\}$, $a = \\mu = 1$, $p = 0.2$, $\\kappa = 8$"
+    )
+    fixed = gclib.RuntimeModel(1.0, 2.0, stragglers=2, slowdown=math.inf, upload_cost=0.5)
+    assert describe_scenario(None, fixed, (0, 2)) == (
+        "$S = \\{0, 2\\}$, $a = 1$, $\\mu = 2$, $\\sigma = 2$, $\\kappa = \\infty$, "
+        "$c_{\\text{up}} = 0.5$"
+    )
+    with pytest.raises(TypeError, match="RuntimeModel"):
+        describe_scenario(10, "fast")
+    assert format_value((8.79, 0.051), ".2f") == "8.79 ± 0.05"
+    assert format_value(math.inf) == "∞" and format_value(None) == "—"
+    table = markdown_table(
+        {"gc:2": (1.0, 2.5), "coverage bound": (0.5, None)}, ["scheme", "a", "b"]
+    )
+    assert table.splitlines()[2] == "| GC(2) | 1.00 | 2.50 |"
+    assert table.splitlines()[3] == "| coverage bound | 0.50 | — |"
+    with pytest.raises(ValueError, match="must hold 2 values"):
+        markdown_table({"nested": (1.0,)}, ["scheme", "a", "b"])

@@ -227,6 +227,12 @@ def run(args: argparse.Namespace) -> int:
     levels = levels_from_args(args)
     schemes = schemes_from_args(args)
     check_plot_path(args.plot)
+    if args.plot is not None and not args.mc:
+        if not any(has_exact_theory(scheme, args.workers, model) for scheme in schemes):
+            raise UsageError(
+                "--plot draws latency distributions, and none of these schemes has an exact one "
+                "under this model: add --mc K to draw Monte Carlo estimates"
+            )
     n = args.workers
     check_theory(n, schemes)
     if args.mc:

@@ -4,8 +4,8 @@ latency and uploads, and the best level sets.
 The helpers compute what they draw from the exact theory of :mod:`gclib.analysis` (and take Monte
 Carlo or measured samples from the caller), so the book and the ``--plot`` options of the command
 line draw the same figures from the same numbers. Every scheme keeps the colour, line style and
-marker of :func:`gclib.plotting.scheme_style`; legends name schemes as the text does: ``GC(s)``,
-``uncoded``, ``nested``, ``streaming``."""
+marker of :func:`gclib.plotting.scheme_style`; legends name schemes by their labels: ``GC(s)``,
+``uncoded``, ``nested``, ``cover``, ..."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from gclib.analysis.latency import (
 )
 from gclib.analysis.prediction import has_exact_theory
 from gclib.model import RuntimeModel
-from gclib.plotting.style import place_legend, plot_cdf, scheme_label, scheme_style
-from gclib.schemes.parse import Scheme, resolve_schemes
+from gclib.plotting.series import plot_cdf
+from gclib.plotting.style import as_scheme, place_legend, scheme_label, scheme_style, series_style
+from gclib.plotting.text import format_levels
+from gclib.schemes import GradientCodingScheme, NestedScheme, Scheme, resolve_schemes
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QUANTITIES",
-    "format_levels",
     "theory_curves",
     "latency_grid",
     "plot_latency_cdfs",
@@ -53,11 +54,6 @@ QUANTITIES = {
 }
 
 
-def format_levels(levels: Sequence[int]) -> str:
-    """A level set as the text writes it, e.g. ``{0, 2, 4}``."""
-    return "{" + ", ".join(str(int(s)) for s in sorted(levels)) + "}"
-
-
 def theory_curves(
     quantity: str,
     n: int,
@@ -74,9 +70,10 @@ def theory_curves(
             probability), ``"tasks"`` (expected tasks per worker), ``"uploads"`` and
             ``"signals"`` (expected per iteration) or ``"failure"`` (``P(T = ∞)``).
         n: the number of workers.
-        schemes: the schemes (streaming has no exact theory and is refused).
+        schemes: the schemes, each with an exact theory (:func:`~gclib.has_exact_theory`).
         models: one runtime model per point of the sweep.
-        s_max, levels: to parse scheme names, see :func:`~gclib.schemes.parse.resolve_schemes`.
+        s_max: the placement's largest tolerance, to parse scheme names.
+        levels: the level set of the nested schemes, when parsing names (default all).
 
     Returns:
         Scheme name → array with one value per model.
@@ -132,6 +129,7 @@ def plot_latency_cdfs(
     s_max: int | None = None,
     levels: Sequence[int] | None = None,
     xlabel: str = "latency (model time units)",
+    survival: bool = False,
     legend: bool | str = True,
 ) -> Axes:
     """Draw the latency distribution of every scheme: the exact CDF and empirical ones.
@@ -145,10 +143,12 @@ def plot_latency_cdfs(
             latency samples; ``inf`` samples count as iterations that never finished.
         t: the times of the exact curves (default :func:`latency_grid`, extended to the largest
             finite sample).
-        s_max, levels: to parse scheme names, see :func:`~gclib.schemes.parse.resolve_schemes`.
+        s_max: the placement's largest tolerance, to parse scheme names.
+        levels: the level set of the nested schemes, when parsing names (default all).
         xlabel: the abscissa label.
+        survival: draw ``P(latency > t)`` on a logarithmic axis, which shows the tail.
         legend: ``True`` or ``"inside"`` in the axes, ``"outside"`` right of the figure,
-            ``False`` none.
+            ``"below"`` under it, ``False`` none.
 
     Returns:
         ``ax``.
@@ -186,6 +186,7 @@ def plot_latency_cdfs(
             scheme.name,
             exact=exact,
             samples=samples.get(scheme.name),
+            survival=survival,
             xlabel=xlabel,
             legend=False,
         )
@@ -197,7 +198,7 @@ def plot_latency_cdfs(
 
 def plot_latency_against_uploads(
     ax: Axes,
-    points: Mapping[str, tuple[float, float]],
+    points: Mapping[Scheme | str, tuple[float, float]],
     *,
     bound: float | None = None,
     bound_label: str = "coverage bound",
@@ -207,61 +208,68 @@ def plot_latency_against_uploads(
 ) -> Axes:
     """Draw each scheme as one point (uploads per worker, expected latency).
 
-    The points of the GC family (``uncoded`` and ``gc:s``) are joined in the order of ``s`` by
-    a thin line, so that the trade-off along the family shows.
+    The points of the GC family (uncoded and every GC(s)) are joined in the order of ``s`` by a
+    thin line, so that the trade-off along the family shows.
 
     Args:
         ax: the axes to draw into.
-        points: scheme name → ``(uploads per worker, latency)``; a name may carry a suffix
-            after ``" "`` (e.g. ``"nested {0, 4}"``), which is kept in the annotation while the
-            style comes from the first word.
+        points: scheme → ``(uploads per worker, latency)``. A name may carry a suffix after a
+            blank (e.g. ``"nested {0, 4}"``), which is kept in the annotation while the style
+            comes from the scheme the first word names.
         bound: a lower bound of the latency, drawn as a horizontal line.
         bound_label: its legend label.
-        annotate: write each scheme's label next to its point.
-        xlabel, ylabel: axis labels.
+        annotate: write each scheme's label next to its point (else a legend names them).
+        xlabel: the abscissa label.
+        ylabel: the ordinate label.
 
     Returns:
         ``ax``.
     """
     family: list[tuple[int, float, float]] = []
-    for name, (uploads, latency) in points.items():
-        base, _, suffix = name.partition(" ")
-        style = scheme_style(base)
+    family_style: dict[str, Any] | None = None
+    for key, (uploads, latency) in points.items():
+        base, suffix = (key, "") if isinstance(key, Scheme) else (key.partition(" ")[::2])
+        scheme = as_scheme(base)
+        style = scheme_style(scheme if scheme is not None else base)
         label = (scheme_label(base) + (" " + suffix if suffix else "")).strip()
+        marker = style["marker"] or "o"
         ax.plot(
             [uploads],
             [latency],
             linestyle="none",
-            marker=style["marker"] or "o",
-            markersize=8,
+            marker=marker,
+            markersize=14 if marker == "*" else 9,  # a star is thin at the same size
+            markeredgecolor="white",
+            markeredgewidth=0.6,
             color=style["color"],
             label=label,
             zorder=3,
         )
+        in_family = isinstance(scheme, GradientCodingScheme) and not suffix
         if annotate:
-            # GC(s) of even s is labelled below its point, everything else above: neighbours
-            # along the family then rarely collide
-            kind, _, arg = base.lower().partition(":")
-            below = kind == "gc" and arg.isdigit() and int(arg) % 2 == 0
+            # the GC family is named to the left of its points, alternately below and above, so
+            # that its labels clear each other and the schemes to its right
+            below = in_family and scheme.levels[0] % 2 == 0
+            left = in_family and scheme.levels[0] > 0
             ax.annotate(
                 label,
                 (uploads, latency),
-                xytext=(6, -13 if below else 4),
+                xytext=(-7 if left else 7, -14 if below else 5),
                 textcoords="offset points",
+                ha="right" if left else "left",
                 fontsize="small",
                 color=style["color"],
             )
-        kind, _, arg = base.lower().partition(":")
-        if base.lower() == "uncoded":
-            family.append((0, uploads, latency))
-        elif kind == "gc" and arg.isdigit() and not suffix:
-            family.append((int(arg), uploads, latency))
+        if in_family:
+            family.append((scheme.levels[0], uploads, latency))
+            if scheme.levels[0] > 0:
+                family_style = style
     if len(family) > 1:
         family.sort()
         ax.plot(
             [u for _, u, _ in family],
             [v for _, _, v in family],
-            color=scheme_style("gc:2")["color"],
+            color=(family_style or {"color": "0.5"})["color"],
             linestyle="--",
             linewidth=1.0,
             alpha=0.7,
@@ -271,7 +279,7 @@ def plot_latency_against_uploads(
     bound_line = None
     if bound is not None:
         bound_line = ax.axhline(
-            bound, label=bound_label, **{**scheme_style("coverage bound"), "marker": ""}
+            bound, label=bound_label, **{**series_style(bound_label), "marker": ""}
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -280,7 +288,7 @@ def plot_latency_against_uploads(
         ax.legend()
     elif bound_line is not None:
         # the points are named beside them: the legend only explains the bound
-        ax.legend([bound_line], [bound_label])
+        ax.legend([bound_line], [bound_label], loc="lower right")
     return ax
 
 
@@ -303,8 +311,9 @@ def plot_level_sets(
         ax: the axes to draw into.
         best: one ``(level set, expected latency)`` per size, in any order.
         references: label → latency drawn as horizontal lines, e.g. ``{"gc:4": ...,
-            "coverage bound": ...}`` (scheme names get their scheme style).
-        xlabel, ylabel: axis labels.
+            "coverage bound": ...}`` (schemes and the coverage bound get their own style).
+        xlabel: the abscissa label.
+        ylabel: the ordinate label.
         label: the legend label of the curve.
         style: line properties that replace the nested code's style (e.g. to draw the best
             sets of several models into one axes).
@@ -319,15 +328,18 @@ def plot_level_sets(
     ordered = sorted(((len(levels), tuple(levels), float(value)) for levels, value in best))
     sizes = [size for size, _, _ in ordered]
     values = [value for _, _, value in ordered]
-    line_style = {**scheme_style("nested"), **(style or {})}
+    line_style = {**scheme_style(NestedScheme((0,), 0)), **(style or {})}
     ax.plot(sizes, values, label=label, **line_style)
     for size, levels, value in ordered if annotate else ():
+        # the rightmost set is written below and to the left of its point, clear of the
+        # set before it and of the right edge
+        last = size == sizes[-1]
         ax.annotate(
             format_levels(levels),
             (size, value),
-            xytext=(3, 7),
+            xytext=(-4, -14) if last else (4, 7),
             textcoords="offset points",
-            ha="left",
+            ha="right" if last else "left",
             fontsize="small",
             color=line_style["color"],
         )

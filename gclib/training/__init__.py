@@ -1,12 +1,12 @@
 """Distributed training through the worker pool: data sets, objectives and the training loop."""
 
+from gclib.plotting.training import plot_training
 from gclib.training.data import DATASETS, TrainingData, load_dataset
 from gclib.training.loop import (
     DEFAULT_ITERATIONS,
     DEFAULT_LEARNING_RATE,
     TrainingRun,
     gradient_descent,
-    plot_training,
     train,
 )
 from gclib.training.objectives import (

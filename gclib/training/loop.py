@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -40,17 +40,12 @@ from gclib.training.data import TrainingData
 from gclib.training.objectives import softmax_gradient
 from gclib.training.softmax import DEFAULT_L2, SoftmaxObjective
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
 __all__ = [
     "DEFAULT_ITERATIONS",
     "DEFAULT_LEARNING_RATE",
     "TrainingRun",
     "gradient_descent",
     "train",
-    "plot_training",
 ]
 
 # Full-batch step size and L2 weight of the objective above: on the digits data single-process
@@ -377,51 +372,3 @@ def train(
     finally:
         bar.close()
     return runs
-
-
-# ---------------------------------------------------------------------------------- figure
-def plot_training(
-    runs: dict[str, TrainingRun], axes: Sequence[Axes] | None = None
-) -> tuple[Figure, Sequence[Axes]]:
-    """Training loss (log scale) and test accuracy against wall-clock time, one line per scheme,
-    in the gclib figure style.
-
-    Args:
-        runs: scheme name → :class:`TrainingRun`, as :func:`train` returns them.
-        axes: two axes to draw into (default: a new figure with two panels side by side).
-
-    Returns:
-        ``(figure, (loss_axes, accuracy_axes))``.
-    """
-    from matplotlib import ticker
-
-    from gclib.plotting.style import new_figure, scheme_style
-
-    if not runs:
-        raise ValueError("Argument 'runs' must hold at least one training run.")
-    if axes is None:
-        fig, axes = new_figure(1, 2, width=9.6, height=3.8)
-    else:
-        if len(axes) != 2:
-            raise ValueError(f"Argument 'axes' must hold two axes, not {len(axes)}.")
-        fig = axes[0].figure
-    loss_ax, accuracy_ax = axes
-    for name, run in runs.items():
-        style = scheme_style(name)
-        style["marker"] = ""
-        loss_ax.plot(run.wall_clock, run.loss, label=name, **style)
-        accuracy_ax.plot(run.wall_clock, run.test_accuracy, label=name, **style)
-    loss_ax.set_yscale("log")
-    loss_ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-    loss_ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    loss_ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-    loss_ax.set_xlabel("wall-clock time (s)")
-    loss_ax.set_ylabel("training loss $F(W)$")
-    accuracy_ax.set_xlabel("wall-clock time (s)")
-    accuracy_ax.set_ylabel("test accuracy")
-    accuracy_ax.axhline(0.9, color="0.5", linewidth=0.9, linestyle=":")
-    # the first steps climb from chance (0.1); the schemes differ above 0.8
-    accuracy_ax.set_ylim(0.8, 1.0)
-    accuracy_ax.yaxis.set_major_locator(ticker.MultipleLocator(0.05))
-    accuracy_ax.legend(loc="lower right", fontsize="small", ncol=2)
-    return fig, (loss_ax, accuracy_ax)
