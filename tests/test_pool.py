@@ -500,6 +500,23 @@ def test_workers_exit_when_the_master_is_killed():
     assert _wait_gone(pids) == []  # they notice the closed pipe and exit on their own
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal of Linux")
+def test_a_stopped_worker_dies_with_its_master():
+    process, pids = _start_script()
+    left = pids
+    try:
+        os.kill(pids[0], signal.SIGSTOP)  # a stopped process reads no pipe: only SIGKILL ends it
+        process.kill()
+        process.wait(timeout=30)  # not communicate(): a surviving worker holds the output pipes
+        left = _wait_gone(pids, patience=5.0)
+    finally:
+        for pid in left:  # leave no stopped orphan behind, whatever the outcome
+            os.kill(pid, signal.SIGKILL)
+        process.stdout.close()
+        process.stderr.close()
+    assert left == []
+
+
 # ---------------------------------------------------------------------- validation
 def test_invalid_arguments_raise_value_errors(problem):
     with pytest.raises(ValueError, match="'s_max'"):

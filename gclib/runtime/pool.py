@@ -17,7 +17,9 @@ them. One iteration:
 An iteration that cannot finish ends with ``failed=True`` when the scheduler says so (too many
 workers lost) or at the deadline (too many unresponsive ones). Dead workers are respawned with
 their data before the next iteration; every message carries the iteration number, so a straggler
-of an earlier iteration never pollutes a later one.
+of an earlier iteration never pollutes a later one. A requested worker that stays silent (stopped,
+hung) is given up for the iteration after a short timeout and the master re-plans without it; a
+worker silent for seconds while it owes a reply is replaced.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from gclib.runtime.results import (
     WorkerError,
     default_deadline,
 )
-from gclib.runtime.round import Round, SchemePlan
+from gclib.runtime.round import REPLY_TIMEOUT, Round, SchemePlan
 from gclib.runtime.scheduler import Scheduler
 from gclib.runtime.transports import Died, ProcessBackend, WorkerBackend
 from gclib.runtime.worker import worker_main
@@ -52,6 +54,8 @@ __all__ = ["WorkerPool", "IterationResult", "PoolEvent", "WorkerError", "default
 
 # Seconds the master waits for a worker to start: far beyond what a healthy worker needs.
 _START_TIMEOUT = 60.0
+# Bytes of broadcast messages pickled before the clock starts (beyond: one at a time)
+_AHEAD = 1 << 24
 
 
 _LIVE_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
@@ -139,6 +143,7 @@ class WorkerPool:
         self._plan_messages: dict[Scheme, list[PlanMessage]] = {}
         self._plans_sent: list[set[int]] = [set() for _ in range(n)]
         self._starting: set[int] = set()
+        self._overdue: dict[int, float] = {}  # worker -> since when it owes a reply (Round.close)
         self._iteration = 0
         self.respawns = 0
         windows = [tuple(partitions[j] for j in window) for window in self.placement]
@@ -226,6 +231,7 @@ class WorkerPool:
     def _respawn(self, worker: int) -> None:
         self._backend.respawn(worker)
         self._plans_sent[worker].clear()
+        self._overdue.pop(worker, None)
         self._starting.add(worker)
         self.respawns += 1
 
@@ -330,8 +336,10 @@ class WorkerPool:
             events=[],
             progress=np.zeros(self.n, dtype=int),
             outstanding=np.zeros(self.n, dtype=int),
+            overdue=self._overdue,
         )
-        self._broadcast(round_, params, sample, trace)
+        size = self._broadcast(round_, params, sample, trace)
+        round_.reply_timeout = self._reply_timeout(deadline, size)
         try:
             round_.collect(deadline)
             gradient, decode_time = round_.combine()
@@ -378,7 +386,18 @@ class WorkerPool:
             units = 4.0 * float(finite[:, :tasks].sum(axis=1).max()) or 10.0
         return units * self.time_unit + DEADLINE_SLACK
 
-    def _broadcast(self, round_: Round, params: Any, sample: ModelSample, trace: bool) -> None:
+    def _reply_timeout(self, deadline: float, size: int) -> float:
+        """Seconds a requested worker may stay silent: a share of the deadline at most, so that a
+        re-plan still fits in it, plus the time to move a reply of about ``size`` bytes (the
+        parameters') at a pessimistic 100 MB/s, plus the emulated costs."""
+        costs = size * 1e-8
+        if self.model is not None:
+            uploads = self.n if self.model.shared_link else 1  # a shared link queues them
+            costs += (self.model.signal_cost + uploads * self.model.upload_cost) * self.time_unit
+        return min(REPLY_TIMEOUT, deadline / 2.0) + costs
+
+    def _broadcast(self, round_: Round, params: Any, sample: ModelSample, trace: bool) -> int:
+        """Start the round on every worker; returns the size of the pickled parameters."""
         unit = self.time_unit
         tasks = round_.plan.tasks
         times = sample.task_times[:, :tasks] * unit
@@ -387,26 +406,24 @@ class WorkerPool:
         if self.model is not None:
             costs = (self.model.upload_cost * unit, self.model.signal_cost * unit)
         params_bytes = pickle.dumps(params, protocol=pickle.HIGHEST_PROTOCOL)
-        messages = []
-        for worker in range(self.n):
+
+        def go(worker: int) -> bytes:
             crash_after = None
             if sample.crashed[worker]:
                 crash_after = float(sample.crash_fraction[worker]) * crash_scale
-            message = Go(
-                round_.number,
-                round_.plan.key,
-                params_bytes,
-                tuple(times[worker].tolist()),
-                crash_after,
-                *costs,
-                trace,
-            )
-            messages.append(dumps(message))
-        # the clock starts when the first message leaves: nothing but sending in between
+            durations = tuple(times[worker].tolist())
+            plan = round_.plan.key
+            message = Go(round_.number, plan, params_bytes, durations, crash_after, *costs, trace)
+            return dumps(message)
+
+        # Pickled ahead, so that the clock starts as the first message leaves and nothing but
+        # sending follows; a large model is pickled per worker, not held n times over.
+        ahead = [go(w) for w in range(self.n)] if len(params_bytes) * self.n <= _AHEAD else None
         round_.start = time.monotonic()
         round_.log(None, "broadcast")
-        for worker, message in enumerate(messages):
-            self._backend.send(worker, message)
+        for worker in range(self.n):
+            self._backend.send(worker, go(worker) if ahead is None else ahead[worker])
+        return len(params_bytes)
 
 
 def _check_deadline(deadline: float | None) -> None:

@@ -1,7 +1,10 @@
 """The typed messages between the master and its workers.
 
 Every message is a small frozen dataclass, pickled on the wire. Commands carry the iteration
-number, so that nothing from an earlier iteration can be mistaken for the current one.
+number, so that nothing from an earlier iteration can be mistaken for the current one. A message
+pickles as its class and the tuple of its fields: the generic state protocol of slotted
+dataclasses costs several times more, and a nested iteration sends dozens of messages. A numeric
+array travels as its raw buffer, dtype code and shape, cheaper than numpy's own reduction.
 
 master → worker: :class:`PlanMessage` (how to run one scheme, sent once per scheme), :class:`Go`
 (start an iteration), :class:`StopCommand`, :class:`ResumeCommand`, :class:`RequestCommand`
@@ -15,9 +18,10 @@ worker → master: :class:`Ready`, :class:`Signal` (a progress signal of a few b
 
 from __future__ import annotations
 
+import operator
 import pickle
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -53,7 +57,69 @@ def loads(payload: bytes) -> Any:
     return pickle.loads(payload)
 
 
+_Message = TypeVar("_Message", bound=type)
+
+
+def _wire(cls: _Message) -> _Message:
+    """Pickle ``cls`` as ``cls(*fields)``."""
+    names = [field.name for field in fields(cls)]
+    if not names:
+        cls.__reduce__ = lambda self: (cls, ())
+    elif len(names) == 1:
+        name = names[0]
+        cls.__reduce__ = lambda self: (cls, (getattr(self, name),))
+    else:
+        values = operator.attrgetter(*names)
+        cls.__reduce__ = lambda self: (cls, values(self))
+    return cls
+
+
+def _pack(array: Any, protocol: int) -> tuple:
+    """``(buffer, dtype code, shape)`` for a plain numeric array, else ``(array,)``."""
+    if (
+        protocol >= 5  # buffers pickle from protocol 5 on
+        and type(array) is np.ndarray
+        and array.dtype.kind in "biufc"
+        and array.flags.c_contiguous
+    ):
+        return (pickle.PickleBuffer(array), array.dtype.str, array.shape)
+    return (array,)  # as numpy (or pickle) reduces it
+
+
+def _unpack(packed: tuple) -> Any:
+    if len(packed) == 1:
+        return packed[0]
+    data, dtype, shape = packed
+    # a writable buffer comes back as a bytearray: the array is writable, not copied
+    return np.frombuffer(data, dtype).reshape(shape)
+
+
+_CONTRIBUTION_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _pack_contribution(contribution: Contribution) -> tuple[type, tuple]:
+    """``(class, field values)``: the generic state of a slotted dataclass costs more."""
+    kind = type(contribution)
+    names = _CONTRIBUTION_FIELDS.get(kind)
+    if names is None:
+        names = _CONTRIBUTION_FIELDS[kind] = tuple(field.name for field in fields(kind))
+    return kind, tuple(getattr(contribution, name) for name in names)
+
+
+def _upload(
+    iteration: int, tasks_done: int, contribution: tuple, payload: tuple, requested: bool
+) -> Upload:
+    kind, values = contribution
+    return Upload(iteration, tasks_done, kind(*values), _unpack(payload), requested)
+
+
+def _request(iteration: int, contribution: tuple) -> RequestCommand:
+    kind, values = contribution
+    return RequestCommand(iteration, kind(*values))
+
+
 # ------------------------------------------------------------------------- master -> worker
+@_wire
 @dataclass(frozen=True, slots=True)
 class PlanMessage:
     """How a worker runs one scheme.
@@ -73,6 +139,7 @@ class PlanMessage:
     coefficients: dict[int, np.ndarray]
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class Go:
     """Start iteration ``iteration`` with plan ``plan`` at the pickled ``params``.
@@ -92,11 +159,13 @@ class Go:
     trace: bool
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class StopCommand:
     iteration: int
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class ResumeCommand:
     iteration: int
@@ -107,23 +176,30 @@ class RequestCommand:
     iteration: int
     contribution: Contribution
 
+    def __reduce__(self) -> tuple:
+        return (_request, (self.iteration, _pack_contribution(self.contribution)))
 
+
+@_wire
 @dataclass(frozen=True, slots=True)
 class ReportCommand:
     iteration: int
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class ExitCommand:
     pass
 
 
 # ------------------------------------------------------------------------- worker -> master
+@_wire
 @dataclass(frozen=True, slots=True)
 class Ready:
     pid: int
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class Signal:
     iteration: int
@@ -140,19 +216,27 @@ class Upload:
     payload: np.ndarray
     requested: bool
 
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        contribution = _pack_contribution(self.contribution)
+        head = (self.iteration, self.tasks_done, contribution, _pack(self.payload, protocol))
+        return (_upload, (*head, self.requested))
 
+
+@_wire
 @dataclass(frozen=True, slots=True)
 class Stopped:
     iteration: int
     tasks_done: int
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class TraceLog:
     iteration: int
     entries: list[tuple[float, str, int]]
 
 
+@_wire
 @dataclass(frozen=True, slots=True)
 class WorkerFailure:
     iteration: int | None

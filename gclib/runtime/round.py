@@ -36,9 +36,19 @@ from gclib.schemes.base import Coded, Contribution, Finish, Scheme
 
 __all__ = ["SchemePlan", "Round"]
 
-# Seconds the master waits for the acknowledgements that close an iteration: far beyond what a
-# healthy worker needs; a worker that misses them is replaced.
+# Seconds the master waits at the end of an iteration for the replies still due (stop
+# acknowledgements, which tell how far the workers got): far beyond what a responsive worker needs.
+# A worker that misses them is not waited for again while it stays silent, so that one stopped
+# process (SIGSTOP, a hung gradient) does not hold up every iteration.
+REPLY_GRACE = 0.05
+# Seconds a worker may stay silent while it owes a reply (or the trace, which is waited for this
+# long) before it is replaced.
 CLOSE_TIMEOUT = 5.0
+# Seconds a requested worker may stay silent before the master gives up on it for the iteration
+# and re-plans without it, as if it were lost: a stopped or hung process never answers, and the
+# reply needs no computation. The pool caps it at half the deadline and adds the time to move the
+# reply and the emulated communication costs.
+REPLY_TIMEOUT = 0.25
 
 
 @dataclass
@@ -65,6 +75,8 @@ class Round:
     events: list[PoolEvent]
     progress: np.ndarray
     outstanding: np.ndarray  # replies still due from each worker (stop acks, requested messages)
+    # worker -> since when it owes a reply it has not sent (shared with the pool, across rounds)
+    overdue: dict[int, float] = field(default_factory=dict)
     messages: dict[tuple[int, Contribution], np.ndarray] = field(default_factory=dict)
     signals: int = 0
     uploads: int = 0
@@ -73,6 +85,9 @@ class Round:
     outcome: Complete | Fail | None = None
     finished_at: float | None = None
     error: str | None = None
+    reply_timeout: float = REPLY_TIMEOUT  # seconds (see REPLY_TIMEOUT)
+    asked: dict[int, float] = field(default_factory=dict)  # worker -> when asked, until it replies
+    held_stops: list[int] = field(default_factory=list)  # stops held back during a request round
 
     @property
     def n(self) -> int:
@@ -88,22 +103,43 @@ class Round:
         """Feed events to the scheduler until it completes or fails, or the deadline passes."""
         end = self.start + deadline
         while not self.scheduler.done:
-            remaining = end - time.monotonic()
+            now = time.monotonic()
+            remaining = end - now
             if remaining <= 0.0:
                 units = deadline / self.time_unit
                 reason = f"the deadline of {units:.4g} model time units passed"
                 # the scheduler fails too, so that reports still arriving cannot complete it
                 self.act(self.scheduler.abort(reason))
                 return
+            if self.asked:
+                patience = min(self.asked.values()) + self.reply_timeout - now
+                if patience <= 0.0:
+                    self._give_up_on_silent(now)
+                    continue
+                remaining = min(remaining, patience)
             for event in self.backend.wait(remaining):
                 self.handle(event)
             if self.error is not None:
                 self.act(self.scheduler.abort("a worker's gradient function raised"))
                 return
 
+    def _give_up_on_silent(self, now: float) -> None:
+        """Treat the requested workers silent for too long as lost for this iteration."""
+        for worker, since in list(self.asked.items()):
+            if now - since >= self.reply_timeout:
+                del self.asked[worker]
+                self.lost.append(worker)
+                self.log(worker, "lost")
+                self.act(self.scheduler.lost(worker))
+
     def handle(self, event: Received | Died) -> None:
         worker = event.worker
+        self.overdue.pop(worker, None)  # a word from it (or its death) settles what it owed
         if isinstance(event, Died):
+            self.asked.pop(worker, None)
+            if worker in self.lost:  # given up on already: its death changes nothing
+                self.outstanding[worker] = 0
+                return
             self.lost.append(worker)
             self.outstanding[worker] = 0
             self.log(worker, "lost")
@@ -124,6 +160,7 @@ class Round:
             self._advance(worker, message.tasks_done)
             self.messages[(worker, message.contribution)] = message.payload
             if message.requested:
+                self.asked.pop(worker, None)
                 self.outstanding[worker] -= 1
                 level = (
                     message.contribution.level if isinstance(message.contribution, Coded) else -1
@@ -150,23 +187,49 @@ class Round:
         self.progress[worker] = max(self.progress[worker], tasks_done)
 
     def act(self, actions: list) -> None:
+        """Carry out the scheduler's actions.
+
+        The iteration ends the moment the master holds what it needs: the stops listed before
+        the outcome are sent after that moment. Stops that come with a request are held back
+        until the requested messages are in (or the master re-plans): with fewer cores than
+        workers, the stopped workers waking up would delay the requested ones, while a stop one
+        request round later only lets a straggler finish a task it was about to finish."""
         for action in actions:
-            if isinstance(action, Request):
-                for worker, contribution in action.requests:
-                    command = dumps(RequestCommand(self.number, contribution))
-                    level = contribution.level if isinstance(contribution, Coded) else -1
-                    if self._send_logged(worker, command, "request", level):
-                        self.outstanding[worker] += 1
-            elif isinstance(action, Stop):
-                self.stop(action.workers)
-            elif isinstance(action, Resume):
-                resume = dumps(ResumeCommand(self.number))
-                for worker in action.workers:
-                    self._send_logged(worker, resume, "resume")
-            elif isinstance(action, Complete | Fail):
+            if isinstance(action, Complete | Fail):
                 self.finished_at = time.monotonic()
                 self.outcome = action
                 self.log(None, "complete" if isinstance(action, Complete) else "fail")
+        requesting = self.outcome is None and any(isinstance(a, Request) for a in actions)
+        for action in actions:
+            if isinstance(action, Request):
+                asked = set(action.workers)  # a re-plan may ask a worker held for a stop
+                self.held_stops = [w for w in self.held_stops if w not in asked]
+                commands: dict[Contribution, bytes] = {}  # one level: one command for all
+                for worker, contribution in action.requests:
+                    command = commands.get(contribution)
+                    if command is None:
+                        command = commands[contribution] = dumps(
+                            RequestCommand(self.number, contribution)
+                        )
+                    level = contribution.level if isinstance(contribution, Coded) else -1
+                    if self._send_logged(worker, command, "request", level):
+                        self.outstanding[worker] += 1
+                        self.asked.setdefault(worker, time.monotonic())
+            elif isinstance(action, Stop):
+                if requesting:
+                    self.held_stops.extend(action.workers)
+                else:
+                    self.stop(action.workers)
+            elif isinstance(action, Resume):
+                resumed = set(action.workers)  # never stopped: nothing to resume
+                self.stop([w for w in self.held_stops if w not in resumed])
+                self.held_stops.clear()
+                resume = dumps(ResumeCommand(self.number))
+                for worker in action.workers:
+                    self._send_logged(worker, resume, "resume")
+        if self.outcome is not None and self.held_stops:
+            self.stop(self.held_stops)
+            self.held_stops.clear()
 
     def _send_logged(
         self, worker: int, payload: bytes, kind: str, value: int | None = None
@@ -203,34 +266,48 @@ class Round:
         return np.asarray(gradient), time.perf_counter() - begin
 
     def close(self, trace: bool) -> None:
-        """Wait for the replies still due (stop acknowledgements, late messages) and the traces,
-        so that every live worker is idle and its channel empty for the next iteration."""
-        end = time.monotonic() + CLOSE_TIMEOUT
+        """Wait briefly for the replies still due (stop acknowledgements, late messages), and for
+        the traces, so that the iteration's record is complete and the live workers idle.
+
+        A worker that does not answer in time is marked overdue and not waited for again while
+        it stays silent; one silent for ``CLOSE_TIMEOUT`` seconds is replaced."""
+        begin = time.monotonic()
+        end = begin + (CLOSE_TIMEOUT if trace else REPLY_GRACE)
         if trace:
             report = dumps(ReportCommand(self.number))
             for worker in range(self.n):
-                if self.backend.send(worker, report):
+                if worker not in self.overdue and self.backend.send(worker, report):
                     self.outstanding[worker] += 1
         pending = self._pending()
         while pending:
             remaining = end - time.monotonic()
             if remaining <= 0.0:
-                for worker in pending:  # stuck beyond any task: replace it
-                    self.lost.append(worker)
-                    self.log(worker, "lost")
-                    self.respawned.append(worker)
-                    self.respawn(worker)
                 break
             for event in self.backend.wait(remaining):
                 self.handle(event)
             pending = self._pending()
+        given_up = [w for w in self.lost if self.outstanding[w] > 0 and self.backend.alive(w)]
+        for worker in [*pending, *given_up]:
+            self.overdue.setdefault(worker, begin)
+        now = time.monotonic()
+        for worker, since in sorted(self.overdue.items()):
+            if now - since >= CLOSE_TIMEOUT:  # stuck beyond any task: replace it
+                del self.overdue[worker]
+                if worker not in self.lost:
+                    self.lost.append(worker)
+                    self.log(worker, "lost")
+                self.respawned.append(worker)
+                self.respawn(worker)
         self.events.sort(key=lambda event: event.time)
 
     def _pending(self) -> list[int]:
         return [
             w
             for w in range(self.n)
-            if self.outstanding[w] > 0 and w not in self.lost and self.backend.alive(w)
+            if self.outstanding[w] > 0
+            and w not in self.lost
+            and w not in self.overdue
+            and self.backend.alive(w)
         ]
 
     def result(

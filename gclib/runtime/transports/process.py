@@ -1,25 +1,85 @@
-"""The process backend: workers as local ``multiprocess`` processes, one duplex pipe each."""
+"""The process backend: workers as local ``multiprocess`` processes, one duplex pipe each.
+
+A worker dies with its master: on Linux the kernel sends it ``SIGKILL`` when the master goes
+(``PR_SET_PDEATHSIG``), which also reaches a stopped (``SIGSTOP``) worker; elsewhere a thread of
+the worker checks its parent twice a second. Besides, a forked worker sees end-of-file on its pipe
+as soon as the master is gone. The master watches every pipe and process sentinel with one
+persistent ``poll`` set: building a selector for every wait would cost more than the messages.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import select
 import signal
+import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import multiprocess
-import multiprocess.connection
 
 from gclib.runtime.transports.base import BackendEvent, Died, Received, WorkerBackend
 
 __all__ = ["ProcessBackend"]
 
+_PR_SET_PDEATHSIG = 1
+_PR_SET_TIMERSLACK = 29
+_PARENT_CHECK_INTERVAL = 0.5  # seconds, where no parent-death signal exists
+_READABLE = select.POLLIN | select.POLLPRI
+_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
+
+
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]  # whole words, not C ints
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _prctl()  # resolved once in the master: forked workers inherit it
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Make this worker process end when ``parent`` (the master) does, even while stopped."""
+    if _PRCTL is not None and _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+        # the signal comes when the master's thread that started this worker ends: a pool is best
+        # used from one long-lived thread (the main thread, as a rule); a worker ended that way
+        # is replaced like any dead one
+        if parent is not None and os.getppid() != parent:
+            os._exit(1)  # the master died before the call above: no signal will come
+        return
+    if parent is None:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gclib-parent-watch", daemon=True).start()
+
 
 def _child_entry(
-    target: Callable[..., Any], channel: Any, args: tuple, inherited_fds: Sequence[int]
+    target: Callable[..., Any],
+    channel: Any,
+    args: tuple,
+    inherited_fds: Sequence[int],
+    parent: int | None = None,
 ) -> None:
+    _die_with_parent(parent)
+    if _PRCTL is not None:
+        # task ends are timed by select(): the default timer slack of 50 µs would make every
+        # wake-up late by that much
+        _PRCTL(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
     # A forked child holds copies of the master's ends of the other workers' pipes; closing them
     # lets every worker see end-of-file as soon as the master itself is gone.
     for fd in inherited_fds:
@@ -66,7 +126,9 @@ class ProcessBackend(WorkerBackend):
         self._processes: list[Any] = [None] * n
         self._connections: list[Any] = [None] * n
         self._dead = [True] * n
-        self._owner: dict[Any, int] = {}  # connection or sentinel -> worker
+        self._poller = select.poll()
+        self._watched: dict[int, tuple[int, bool]] = {}  # fd -> (worker, is its pipe)
+        self._fds: list[tuple[int, ...]] = [()] * n  # each worker's watched descriptors
         self._closed = False
         _PROCESS_BACKENDS.add(self)
 
@@ -84,9 +146,11 @@ class ProcessBackend(WorkerBackend):
                 if connection is not None and not connection.closed
             ]
             inherited.append(master_end.fileno())
+        # a forkserver's child has the server for parent, which ends with the master anyway
+        parent = None if self.start_method == "forkserver" else os.getpid()
         process = self._context.Process(
             target=_child_entry,
-            args=(self._target, worker_end, self._args_of(worker), inherited),
+            args=(self._target, worker_end, self._args_of(worker), inherited, parent),
             name=f"gclib-worker-{worker}",
             daemon=True,
         )
@@ -95,8 +159,18 @@ class ProcessBackend(WorkerBackend):
         self._processes[worker] = process
         self._connections[worker] = master_end
         self._dead[worker] = False
-        self._owner[master_end] = worker
-        self._owner[process.sentinel] = worker
+        self._fds[worker] = (master_end.fileno(), process.sentinel)
+        for fd, pipe in zip(self._fds[worker], (True, False), strict=True):
+            self._poller.register(fd, _READABLE)
+            self._watched[fd] = (worker, pipe)
+
+    def _unwatch(self, worker: int) -> None:
+        """Stop watching ``worker``'s pipe and sentinel (before they are closed: a closed
+        descriptor's number is soon reused)."""
+        for fd in self._fds[worker]:
+            self._poller.unregister(fd)
+            del self._watched[fd]
+        self._fds[worker] = ()
 
     def respawn(self, worker: int) -> None:
         self._discard(worker, kill=True)
@@ -104,19 +178,18 @@ class ProcessBackend(WorkerBackend):
 
     def _discard(self, worker: int, *, kill: bool) -> None:
         process, connection = self._processes[worker], self._connections[worker]
+        self._unwatch(worker)
+        self._processes[worker] = None
+        self._connections[worker] = None
+        self._dead[worker] = True
         if connection is not None:
-            self._owner.pop(connection, None)
             connection.close()
         if process is not None:
-            self._owner.pop(process.sentinel, None)
             if kill and process.is_alive():
                 process.kill()
             process.join(timeout=5.0)
             if process.exitcode is not None:
                 process.close()
-        self._processes[worker] = None
-        self._connections[worker] = None
-        self._dead[worker] = True
 
     def close(self, grace: float = 1.0) -> None:
         if self._closed:
@@ -135,12 +208,12 @@ class ProcessBackend(WorkerBackend):
                 process.kill()
                 process.join(timeout=1.0)
         for worker in range(self.n):
+            self._unwatch(worker)
             connection = self._connections[worker]
             if connection is not None:
                 connection.close()
             self._connections[worker] = None
             self._dead[worker] = True
-        self._owner.clear()
 
     # ------------------------------------------------------------------ messages
     def send(self, worker: int, payload: bytes) -> bool:
@@ -154,38 +227,43 @@ class ProcessBackend(WorkerBackend):
         return True
 
     def wait(self, timeout: float | None) -> list[BackendEvent]:
-        watched = [obj for obj, worker in self._owner.items() if not self._dead[worker]]
-        if not watched:
+        """One message per ready pipe (the poll set is level-triggered: the next call returns the
+        rest at the cost of one system call), and the deaths, each after its last messages."""
+        if not self._watched:
             if timeout is not None and timeout > 0:
                 time.sleep(timeout)
             return []
-        ready = multiprocess.connection.wait(watched, timeout)
+        milliseconds = None if timeout is None else max(0.0, timeout) * 1e3
         events: list[BackendEvent] = []
-        died: list[int] = []
-        for obj in ready:
-            worker = self._owner.get(obj)
-            if worker is None or self._dead[worker] or worker in died:
+        for fd, mask in self._poller.poll(milliseconds):
+            owner = self._watched.get(fd)
+            if owner is None:
+                continue  # its worker died earlier in this loop
+            worker, pipe = owner
+            if pipe and mask & _READABLE:
+                try:
+                    events.append(Received(worker, self._connections[worker].recv_bytes()))
+                    continue
+                except (EOFError, OSError):
+                    pass  # end-of-file: the process is gone (or going)
+            elif pipe and not mask & _GONE:
                 continue
-            if not self._drain(worker, events) or obj is not self._connections[worker]:
-                # end-of-file on the pipe or a ready sentinel: the process is gone (or going)
-                if obj is self._connections[worker]:
-                    self._processes[worker].join(timeout=1.0)
-                died.append(worker)
-        for worker in died:
+            # the sentinel is ready or the pipe closed: read what was sent before the end
+            self._drain(worker, events)
+            self._processes[worker].join(timeout=1.0 if pipe else 0.1)
             self._dead[worker] = True
-            self._processes[worker].join(timeout=0.1)
+            self._unwatch(worker)
             events.append(Died(worker, self._processes[worker].exitcode))
         return events
 
-    def _drain(self, worker: int, events: list[BackendEvent]) -> bool:
-        """Read every complete message waiting from ``worker``; ``False`` on end-of-file."""
+    def _drain(self, worker: int, events: list[BackendEvent]) -> None:
+        """Read every complete message still waiting from ``worker``."""
         connection = self._connections[worker]
         try:
             while connection.poll(0):
                 events.append(Received(worker, connection.recv_bytes()))
         except (EOFError, OSError):
-            return False
-        return True
+            pass
 
     # ------------------------------------------------------------------ state
     def alive(self, worker: int) -> bool:
@@ -194,4 +272,7 @@ class ProcessBackend(WorkerBackend):
 
     def pid(self, worker: int) -> int | None:
         process = self._processes[worker]
-        return None if process is None else process.pid
+        try:
+            return None if process is None else process.pid
+        except ValueError:  # closed by a respawn in another thread meanwhile
+            return None
