@@ -405,6 +405,10 @@ class WorkerPool:
         costs = (0.0, 0.0)
         if self.model is not None:
             costs = (self.model.upload_cost * unit, self.model.signal_cost * unit)
+            if self.model.shared_link:
+                # one link into the master: the round queues the uploads, the workers send at once
+                round_.link = costs[0]
+                costs = (0.0, costs[1])
         params_bytes = pickle.dumps(params, protocol=pickle.HIGHEST_PROTOCOL)
 
         def go(worker: int) -> bytes:

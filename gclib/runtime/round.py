@@ -7,6 +7,7 @@ typed messages (:mod:`gclib.runtime.protocol`) between the backend and the sched
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -88,6 +89,11 @@ class Round:
     reply_timeout: float = REPLY_TIMEOUT  # seconds (see REPLY_TIMEOUT)
     asked: dict[int, float] = field(default_factory=dict)  # worker -> when asked, until it replies
     held_stops: list[int] = field(default_factory=list)  # stops held back during a request round
+    # an emulated shared link into the master: seconds one upload occupies it (0: a link per
+    # worker, emulated by the workers themselves), when it is free, and the uploads on it
+    link: float = 0.0
+    link_free: float = 0.0
+    on_link: list[tuple[float, int, int, Upload]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -117,6 +123,11 @@ class Round:
                     self._give_up_on_silent(now)
                     continue
                 remaining = min(remaining, patience)
+            if self.on_link:
+                if self.on_link[0][0] <= now:
+                    self._deliver_from_link(now)
+                    continue
+                remaining = min(remaining, self.on_link[0][0] - now)
             for event in self.backend.wait(remaining):
                 self.handle(event)
             if self.error is not None:
@@ -158,18 +169,13 @@ class Round:
         elif isinstance(message, Upload):
             self.uploads += 1
             self._advance(worker, message.tasks_done)
-            self.messages[(worker, message.contribution)] = message.payload
-            if message.requested:
-                self.asked.pop(worker, None)
-                self.outstanding[worker] -= 1
-                level = (
-                    message.contribution.level if isinstance(message.contribution, Coded) else -1
-                )
-                self.log(worker, "message", level)
-                self.act(self.scheduler.message(worker, message.contribution))
-            else:
-                self.log(worker, "upload", message.tasks_done)
-                self.act(self.scheduler.progress(worker, message.tasks_done))
+            if self.link > 0.0:
+                # the upload reaches the master once the link has carried it, after every upload
+                # that came before it
+                self.link_free = max(time.monotonic(), self.link_free) + self.link
+                heapq.heappush(self.on_link, (self.link_free, self.uploads, worker, message))
+                return
+            self._receive(worker, message)
         elif isinstance(message, Stopped):
             self.outstanding[worker] -= 1
             self._advance(worker, message.tasks_done)
@@ -182,6 +188,27 @@ class Round:
                 moment = (stamp - self.start) / self.time_unit
                 self.events.append(PoolEvent(moment, worker, what, value))
             self.outstanding[worker] -= 1
+
+    def _receive(self, worker: int, message: Upload) -> None:
+        """An upload has reached the master."""
+        self.messages[(worker, message.contribution)] = message.payload
+        if message.requested:
+            self.asked.pop(worker, None)
+            self.outstanding[worker] -= 1
+            level = (
+                message.contribution.level if isinstance(message.contribution, Coded) else -1
+            )
+            self.log(worker, "message", level)
+            self.act(self.scheduler.message(worker, message.contribution))
+        else:
+            self.log(worker, "upload", message.tasks_done)
+            self.act(self.scheduler.progress(worker, message.tasks_done))
+
+    def _deliver_from_link(self, now: float) -> None:
+        """Hand the uploads the shared link has carried by ``now`` to the scheduler."""
+        while self.on_link and self.on_link[0][0] <= now and not self.scheduler.done:
+            _, _, worker, message = heapq.heappop(self.on_link)
+            self._receive(worker, message)
 
     def _advance(self, worker: int, tasks_done: int) -> None:
         self.progress[worker] = max(self.progress[worker], tasks_done)
@@ -271,6 +298,10 @@ class Round:
 
         A worker that does not answer in time is marked overdue and not waited for again while
         it stays silent; one silent for ``CLOSE_TIMEOUT`` seconds is replaced."""
+        # uploads still on the shared link arrived at the master: they settle what was owed
+        while self.on_link:
+            _, _, worker, message = heapq.heappop(self.on_link)
+            self._receive(worker, message)
         begin = time.monotonic()
         end = begin + (CLOSE_TIMEOUT if trace else REPLY_GRACE)
         if trace:
