@@ -195,9 +195,7 @@ class Round:
         if message.requested:
             self.asked.pop(worker, None)
             self.outstanding[worker] -= 1
-            level = (
-                message.contribution.level if isinstance(message.contribution, Coded) else -1
-            )
+            level = message.contribution.level if isinstance(message.contribution, Coded) else -1
             self.log(worker, "message", level)
             self.act(self.scheduler.message(worker, message.contribution))
         else:
