@@ -41,3 +41,21 @@ def test_the_pool_pays_what_the_model_charges(partitions, shared_link):
             assert result.latency >= float(expected.latency[0]) - 0.05, name
             if scheme.levels:
                 assert result.level == int(expected.level[0]), name
+
+
+def test_a_checked_iteration_measures_against_the_gradient_of_the_master(partitions):
+    params = np.array([0.3, -1.0, 2.0])
+    partials = [x.T @ (x @ params - y) for x, y in partitions]  # least squares, written out
+    model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.3, slowdown=3.0)
+    with gclib.WorkerPool(
+        partitions, least_squares_gradient, s_max=2, model=model, time_unit=0.002, seed=3
+    ) as pool:
+        truth, scale = pool.exact_gradient(params)
+        np.testing.assert_allclose(truth, np.sum(partials, axis=0), rtol=1e-12)
+        assert scale == pytest.approx(sum(np.linalg.norm(g) for g in partials))
+        result = pool.run_iteration(params, "nested", check=True)
+        expected = np.linalg.norm(result.gradient - truth) / scale
+        assert result.decode_error == pytest.approx(expected, rel=1e-9, abs=1e-18)
+        assert result.decode_error < 1e-12
+        with pytest.raises(ValueError, match="'check'"):
+            pool.run_iteration(params, "nested", check=True, true_gradient=truth)

@@ -147,6 +147,7 @@ class WorkerPool:
         self._iteration = 0
         self.respawns = 0
         windows = [tuple(partitions[j] for j in window) for window in self.placement]
+        self._partitions, self._gradient = tuple(partitions), gradient
 
         def args_of(worker: int) -> tuple:
             return (worker, windows[worker], gradient)
@@ -288,6 +289,7 @@ class WorkerPool:
         error_scale: float | None = None,
         deadline: float | None = None,
         trace: bool = False,
+        check: bool = False,
     ) -> IterationResult:
         """Run one iteration of ``scheme`` at ``params`` and return what happened.
 
@@ -303,7 +305,16 @@ class WorkerPool:
                 cannot.
             deadline: this iteration's deadline in model time units.
             trace: also collect the workers' task start/end times for the event log.
+            check: compute ``g = Σ_j g_j`` in the master too, and report the decoding error
+                relative to ``Σ_j ‖g_j‖`` (instead of ``true_gradient`` and ``error_scale``).
         """
+        if check:
+            if true_gradient is not None or error_scale is not None:
+                raise ValueError(
+                    "Argument 'check' computes the true gradient and its scale itself: give "
+                    "neither 'true_gradient' nor 'error_scale' with it."
+                )
+            true_gradient, error_scale = self.exact_gradient(params)
         if self._closed:
             raise RuntimeError("The worker pool is closed.")
         scheme = self.resolve_scheme(scheme)
@@ -357,6 +368,15 @@ class WorkerPool:
         if round_.error is not None:
             raise WorkerError(round_.error)
         return round_.result(gradient, decode_time, true_gradient, error_scale)
+
+    def exact_gradient(self, params: Any) -> tuple[np.ndarray, float | None]:
+        """``g = Σ_j g_j`` computed in the master from every partition, and ``Σ_j ‖g_j‖`` (the
+        scale of a decoding error that stays meaningful where ``g`` vanishes; ``None`` if 0)."""
+        partials = [
+            np.asarray(self._gradient(params, part), dtype=float) for part in self._partitions
+        ]
+        scale = sum(float(np.linalg.norm(partial)) for partial in partials)
+        return np.sum(partials, axis=0), (scale or None)
 
     def _sample(self, tasks: int, sample: ModelSample | None) -> ModelSample:
         if sample is None:

@@ -327,19 +327,8 @@ def train(
                         sample = model.sample(
                             workers, tasks, np.random.default_rng(sample_seeds[k - 1])
                         )
-                        truth = objective.partial_sum(params)
-                        scale = sum(
-                            float(np.linalg.norm(softmax_gradient(params, part)))
-                            for part in partitions
-                        )
                         begin = time.perf_counter()
-                        result = pool.run_iteration(
-                            params,
-                            scheme,
-                            sample=sample,
-                            true_gradient=truth,
-                            error_scale=scale or None,
-                        )
+                        result = pool.run_iteration(params, scheme, sample=sample, check=True)
                         spent = time.perf_counter() - begin
                         seconds = result.wall_time + result.decode_time
                         run.wall_clock.append(run.wall_clock[-1] + seconds)
