@@ -246,7 +246,7 @@ def test_tiny_failure_probability_keeps_relative_accuracy() -> None:
 def test_coverage_arguments() -> None:
     with pytest.raises(TypeError, match="Argument 'n'"):
         expected_coverage_time(4.0, 1, REFERENCE)
-    with pytest.raises(ValueError, match="Argument 'n' must be a positive integer, not -1."):
+    with pytest.raises(ValueError, match="Argument 'n' must be an integer >= 1, not -1."):
         coverage_failure_probability(-1, 0, REFERENCE)
     with pytest.raises(ValueError, match="Argument 's_max'"):
         coverage_survival(1.0, 4, 4, REFERENCE)
@@ -318,7 +318,7 @@ def test_minimum_cover_whole_cycle() -> None:
 def test_minimum_cover_arguments() -> None:
     with pytest.raises(TypeError, match="Argument 'n' must be an integer"):
         minimum_cover(4.0, 1, [2, 2, 2, 2])
-    with pytest.raises(ValueError, match="Argument 'n' must be a positive integer, not -1."):
+    with pytest.raises(ValueError, match="Argument 'n' must be an integer >= 1, not -1."):
         minimum_cover(-1, 1, [])
     with pytest.raises(ValueError, match="Argument 's_max'"):
         minimum_cover(4, 4, [1, 1, 1, 1])

@@ -49,13 +49,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
 
-from gclib._verify import check_times
+from gclib._verify import check_instance, check_integer, check_times
 from gclib.analysis.dynamic_program import _task_probabilities
 from gclib.analysis.quadrature import _integrate, finish_excess
 from gclib.model import RuntimeModel, WorkerGroup
@@ -78,16 +77,9 @@ _KINK_ORDERS = 3
 
 # ---------------------------------------------------------------------------------- arguments
 def _check_arguments(n: object, s_max: object, model: object) -> tuple[int, int]:
-    for name, value in (("n", n), ("s_max", s_max)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool | np.bool_):
-            raise TypeError(f"Argument {name!r} must be an integer, not {value!r}.")
-    n, s_max = int(n), int(s_max)  # type: ignore[call-overload]
-    if n < 1:
-        raise ValueError(f"Argument 'n' must be a positive integer, not {n}.")
-    if not 0 <= s_max < n:
-        raise ValueError(f"Argument 's_max' must be an integer in [0, n) = [0, {n}), not {s_max}.")
-    if not isinstance(model, RuntimeModel):
-        raise TypeError(f"Argument 'model' must be a RuntimeModel, not {type(model).__name__}.")
+    n = check_integer(n, "n", 1)
+    s_max = check_integer(s_max, "s_max", 0, n)
+    check_instance(model, "model", RuntimeModel)
     model.check_workers(n)
     return n, s_max
 

@@ -1,13 +1,6 @@
-"""The latency distribution: CDF, mean, quantiles and the failure probability.
-
-Expected latency. ``E[T] = ∫₀^∞ P(T > t) dt``, integrated by adaptive Gauss–Kronrod (7, 15)
-quadrature on the pieces between the breakpoints ``k a f`` of the task-time distributions, up to a
-point ``X`` beyond which the rest is bounded in closed form: once every responsive worker has
-finished its ``K`` tasks nothing changes any more, so ``∫_X^∞ P(X < T < ∞) dt ≤
-Σ_i E[(F_{i,K} − X)⁺]`` with ``F_{i,K}`` the time worker ``i`` finishes its ``K``-th task. When
-``P(T = ∞) > 0`` (unresponsive workers beyond the tolerance with positive probability) the
-expected latency is ``inf``. With deterministic tasks (``μ = ∞``) ``P(T > t)`` is piecewise
-constant and the integral is a finite sum.
+"""The latency distribution: CDF, mean, quantiles and the failure probability, from the dynamic
+program or the coverage program; ``E[T] = ∫₀^∞ P(T > t) dt`` by the adaptive quadrature of
+:mod:`gclib.analysis.quadrature`, which states the integration limits and the tail bound.
 """
 
 from __future__ import annotations

@@ -23,19 +23,16 @@ prefix).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
+
+from gclib._verify import check_integer, is_integer
 
 __all__ = ["minimum_cover"]
 
 
 # ---------------------------------------------------------------------------------- arguments
-def _is_integer(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-
 def _check_sequence(name: str, value: object, n: int) -> list:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
         raise TypeError(f"Argument {name!r} must be a sequence, not {type(value).__name__}.")
@@ -55,17 +52,11 @@ def _check_arguments(
     order: object,
 ) -> tuple[int, int, list[int], list[int]]:
     """Checked ``n``, ``s_max``, the usable prefix lengths and the preference ranks."""
-    for name, value in (("n", n), ("s_max", s_max)):
-        if not _is_integer(value):
-            raise TypeError(f"Argument {name!r} must be an integer, not {value!r}.")
-    n, s_max = int(n), int(s_max)  # type: ignore[call-overload]
-    if n < 1:
-        raise ValueError(f"Argument 'n' must be a positive integer, not {n}.")
-    if not 0 <= s_max < n:
-        raise ValueError(f"Argument 's_max' must be an integer in [0, n) = [0, {n}), not {s_max}.")
+    n = check_integer(n, "n", 1)
+    s_max = check_integer(s_max, "s_max", 0, n)
     lengths = []
     for value in _check_sequence("progress", progress, n):
-        if not _is_integer(value):
+        if not is_integer(value):
             raise TypeError(f"Argument 'progress' must hold integers, not {value!r}.")
         if not 0 <= value <= s_max + 1:
             raise ValueError(
@@ -82,7 +73,7 @@ def _check_arguments(
     ranks = [n + i for i in range(n)]  # unlisted workers come last, by index
     if order is not None:
         for position, worker in enumerate(_check_sequence("order", order, n)):
-            if not _is_integer(worker):
+            if not is_integer(worker):
                 raise TypeError(f"Argument 'order' must hold worker indices, not {worker!r}.")
             if not 0 <= worker < n:
                 raise ValueError(
