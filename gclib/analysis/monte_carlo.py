@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gclib._verify import check_integer
 from gclib.analysis.simulate import _CHUNK_ENTRIES, simulate
 from gclib.model import RuntimeModel
 from gclib.schemes.base import Scheme
@@ -166,12 +167,8 @@ def monte_carlo(
         stop_on_interrupt: on ``KeyboardInterrupt`` return the batches that finished (flagged
             ``interrupted``) instead of raising.
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int | np.integer):
-        raise ValueError(f"Argument 'iterations' must be a positive integer, not {iterations!r}.")
-    if iterations < 1:
-        raise ValueError(f"Argument 'iterations' must be a positive integer, not {iterations!r}.")
-    if isinstance(keep, bool) or not isinstance(keep, int | np.integer) or keep < 1:
-        raise ValueError(f"Argument 'keep' must be a positive integer, not {keep!r}.")
+    iterations = check_integer(iterations, "iterations", 1)
+    keep = check_integer(keep, "keep", 1)
     resolved = resolve_schemes(schemes, s_max, levels, n)
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     keys_rng = None

@@ -151,13 +151,9 @@ class CoverScheme(CoverageScheme):
         from gclib.codes.cover import minimum_cover
 
         uploads = np.zeros(known.shape[0], dtype=np.int64)
-        for index, progress in enumerate(np.asarray(known, dtype=int)):
-            if np.all(np.isfinite(known[index])) and self._covered(n, progress):
-                uploads[index] = len(minimum_cover(n, self.s_max, progress.tolist()))
+        for index, progress in enumerate(np.asarray(known, dtype=int).tolist()):
+            try:
+                uploads[index] = len(minimum_cover(n, self.s_max, progress))
+            except ValueError:
+                pass  # never covered: the master asks for nothing
         return uploads
-
-    def _covered(self, n: int, progress: np.ndarray) -> bool:
-        covered = np.zeros(n, dtype=bool)
-        for worker, done in enumerate(progress):
-            covered[(worker + np.arange(done)) % n] = True
-        return bool(covered.all())
