@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_pool import REFERENCE, REFERENCE_SCHEMES, stratified_mean, stratified_samples
-from gclib import ModelSample, RuntimeModel, expected_latency, parse_scheme, simulate_sample
+from benchmarks.bench_pool import REFERENCE, measure_reference, stratified_mean
+from gclib import ModelSample, expected_latency
 from gclib.runtime.pool import WorkerPool
 from gclib.runtime.transports import DaskBackend
 from gclib.training.objectives import least_squares_gradient
@@ -123,30 +123,9 @@ def stop_reaction(client) -> None:
 
 def reference(client) -> None:
     n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
-    model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
-    schemes = [parse_scheme(name, s_max, None, n) for name in REFERENCE_SCHEMES]
-    rng = np.random.default_rng(REFERENCE["seed"])
-    partitions = [(rng.standard_normal((20, 10)), rng.standard_normal(20)) for _ in range(n)]
-    measured = {scheme.name: [] for scheme in schemes}
-    simulated = {scheme.name: [] for scheme in schemes}
-    weights, labels, samples = stratified_samples(model, n, s_max + 1, REFERENCE["iterations"], rng)
-    started = time.perf_counter()
-    with WorkerPool(
-        partitions,
-        least_squares_gradient,
-        s_max=s_max,
-        model=model,
-        time_unit=unit,
-        seed=REFERENCE["seed"],
-        backend=DaskBackend(client),
-    ) as pool:
-        params = np.zeros(10)
-        for sample in samples:
-            same = simulate_sample(schemes, sample, model=model)
-            for scheme in schemes:
-                measured[scheme.name].append(pool.run_iteration(params, scheme, sample=sample))
-                simulated[scheme.name].append(float(same[scheme.name].latency[0]))
-    elapsed = time.perf_counter() - started
+    model, schemes, measured, simulated, weights, labels, samples, elapsed = measure_reference(
+        DaskBackend(client)
+    )
     print(
         f"\nreference scenario on the Dask backend: n = {n}, S = 0..{s_max}, "
         f"{model.describe()}, time unit {unit} s, {len(samples)} iterations per scheme, "
@@ -157,7 +136,7 @@ def reference(client) -> None:
         f"{'overhead':>10}{'(pred+ovh)/pred':>17}"
     )
     for scheme in schemes:
-        values = np.asarray([result.latency for result in measured[scheme.name]])
+        values = np.asarray(measured[scheme.name])
         predicted = expected_latency(n, scheme, model)
         mean, error = stratified_mean(values, labels, weights)
         extra = float(np.mean(values - np.asarray(simulated[scheme.name])))

@@ -148,9 +148,11 @@ def stratified_mean(values: np.ndarray, labels: np.ndarray, weights: np.ndarray)
     return mean, math.sqrt(variance)
 
 
-def reference() -> None:
+def measure_reference(backend=None):
+    """The reference scenario on a pool (``backend``: a backend factory, default processes):
+    ``(model, schemes, measured, simulated, weights, labels, samples, seconds)``, the measured
+    latencies and the simulator's on the very same task times, per scheme."""
     n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
-    iterations = REFERENCE["iterations"]
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
     schemes = [parse_scheme(name, s_max, None, n) for name in REFERENCE_SCHEMES]
     rng = np.random.default_rng(REFERENCE["seed"])
@@ -158,7 +160,8 @@ def reference() -> None:
     from gclib.training.objectives import least_squares_gradient
 
     measured = {scheme.name: [] for scheme in schemes}
-    simulated_latency = {scheme.name: [] for scheme in schemes}
+    simulated = {scheme.name: [] for scheme in schemes}
+    iterations = REFERENCE["iterations"]
     weights, labels, samples = stratified_samples(model, n, s_max + 1, iterations, rng)
     started = time.perf_counter()
     with WorkerPool(
@@ -168,15 +171,24 @@ def reference() -> None:
         model=model,
         time_unit=unit,
         seed=REFERENCE["seed"],
+        backend=backend,
     ) as pool:
         params = np.zeros(10)
         for sample in samples:
-            simulated = simulate_sample(schemes, sample, model=model)
+            same = simulate_sample(schemes, sample, model=model)
             for scheme in schemes:
                 result = pool.run_iteration(params, scheme, sample=sample)
                 measured[scheme.name].append(result.latency)
-                simulated_latency[scheme.name].append(float(simulated[scheme.name].latency[0]))
-    elapsed = time.perf_counter() - started
+                simulated[scheme.name].append(float(same[scheme.name].latency[0]))
+    seconds = time.perf_counter() - started
+    return model, schemes, measured, simulated, weights, labels, samples, seconds
+
+
+def reference() -> None:
+    n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
+    model, schemes, measured, simulated_latency, weights, labels, samples, elapsed = (
+        measure_reference()
+    )
     print(
         f"\nreference scenario: n = {n}, S = 0..{s_max}, {model.describe()}, time unit "
         f"{unit} s, {len(samples)} iterations per scheme on common task times, stratified by "
