@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 
 from gclib import ModelSample, RuntimeModel
 from gclib.runtime.pool import WorkerError, WorkerPool
-from gclib.runtime.protocol import Go, RequestCommand, Signal, Upload
+from gclib.runtime.protocol import Go, RequestCommand, Signal, Upload, dumps, loads
 from gclib.runtime.transports import ProcessBackend, Received
 from gclib.schemes import Coded
 from gclib.training.objectives import least_squares_gradient, least_squares_problem
@@ -244,7 +243,7 @@ class _KillOnRequestBackend(ProcessBackend):
     victim = 2
 
     def send(self, worker, payload):
-        if worker == self.victim and isinstance(pickle.loads(payload), RequestCommand):
+        if worker == self.victim and isinstance(loads(payload), RequestCommand):
             process = self._processes[worker]
             os.kill(process.pid, signal.SIGKILL)
             process.join()
@@ -336,7 +335,7 @@ class _LateReaderBackend(ProcessBackend):
         self.release_at = 0.0
 
     def send(self, worker, payload):
-        if worker == 0 and isinstance(pickle.loads(payload), Go):
+        if worker == 0 and isinstance(loads(payload), Go):
             self.release_at = time.monotonic() + self.hold
         return super().send(worker, payload)
 
@@ -388,8 +387,8 @@ def test_messages_of_an_earlier_iteration_are_never_used(problem):
         # a late upload of iteration 1 (and a late signal), arriving during iteration 2
         garbage = np.full(FEATURES, 1e6)
         _StaleInjectingBackend.forged[:] = [
-            pickle.dumps(Upload(first.iteration, 1, Coded(0), garbage, False)),
-            pickle.dumps(Signal(first.iteration, 1)),
+            dumps(Upload(first.iteration, 1, Coded(0), garbage, False)),
+            dumps(Signal(first.iteration, 1)),
         ]
         second = pool.run_iteration(
             params, "uncoded", sample=unit_tasks(), true_gradient=truth, deadline=30.0

@@ -272,7 +272,14 @@ class WorkerPool:
                     )
                 rows[level] = row[support]
             self._plan_messages.setdefault(scheme, []).append(
-                PlanMessage(len(self._plans), scheme.tasks_per_worker, scheme.signals, eager, rows)
+                PlanMessage(
+                    len(self._plans),
+                    scheme.tasks_per_worker,
+                    scheme.signals,
+                    eager,
+                    rows,
+                    prepare=scheme.requests,
+                )
             )
         plan = SchemePlan(len(self._plans), scheme, scheme.tasks_per_worker, codes)
         self._plans[scheme] = plan
@@ -430,6 +437,10 @@ class WorkerPool:
                 round_.link = costs[0]
                 costs = (0.0, costs[1])
         params_bytes = pickle.dumps(params, protocol=pickle.HIGHEST_PROTOCOL)
+        # Workers that read the master's clock time their tasks from the iteration's start, not
+        # from when each of them woke up to its message: on fewer cores than workers they wake
+        # one after another, an artefact of the machine, not a cost of the protocol.
+        origin = round_.start = time.monotonic() if self._backend.shares_clock else None
 
         def go(worker: int) -> bytes:
             crash_after = None
@@ -437,13 +448,15 @@ class WorkerPool:
                 crash_after = float(sample.crash_fraction[worker]) * crash_scale
             durations = tuple(times[worker].tolist())
             plan = round_.plan.key
-            message = Go(round_.number, plan, params_bytes, durations, crash_after, *costs, trace)
-            return dumps(message)
+            return dumps(
+                Go(round_.number, plan, params_bytes, durations, crash_after, *costs, trace, origin)
+            )
 
         # Pickled ahead, so that the clock starts as the first message leaves and nothing but
         # sending follows; a large model is pickled per worker, not held n times over.
         ahead = [go(w) for w in range(self.n)] if len(params_bytes) * self.n <= _AHEAD else None
-        round_.start = time.monotonic()
+        if origin is None:
+            round_.start = time.monotonic()
         round_.log(None, "broadcast")
         for worker in range(self.n):
             self._backend.send(worker, go(worker) if ahead is None else ahead[worker])

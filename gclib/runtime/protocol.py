@@ -1,10 +1,16 @@
 """The typed messages between the master and its workers.
 
-Every message is a small frozen dataclass, pickled on the wire. Commands carry the iteration
-number, so that nothing from an earlier iteration can be mistaken for the current one. A message
-pickles as its class and the tuple of its fields: the generic state protocol of slotted
-dataclasses costs several times more, and a nested iteration sends dozens of messages. A numeric
-array travels as its raw buffer, dtype code and shape, cheaper than numpy's own reduction.
+Every message is a small frozen dataclass. Commands carry the iteration number, so that nothing
+from an earlier iteration can be mistaken for the current one.
+
+On the wire, the messages of every iteration's critical path (signals, stops and their
+acknowledgements, resumes, requests and uploads of a coded message or a partial gradient as a
+vector of floats) are a tag byte and fixed binary fields, followed by the vector's raw bytes: a
+worker woken from sleep runs with cold caches, where each library call it makes costs ten times
+what it costs warm, and these messages are what a woken worker handles. Every other message is
+pickled (its first byte is pickle's protocol marker, never a tag), as its class and the tuple of
+its fields: the generic state protocol of slotted dataclasses costs several times more. A numeric
+array in a pickled message travels as its raw buffer, dtype code and shape.
 
 master → worker: :class:`PlanMessage` (how to run one scheme, sent once per scheme), :class:`Go`
 (start an iteration), :class:`StopCommand`, :class:`ResumeCommand`, :class:`RequestCommand`
@@ -18,14 +24,16 @@ worker → master: :class:`Ready`, :class:`Signal` (a progress signal of a few b
 
 from __future__ import annotations
 
+import math
 import operator
 import pickle
+import struct
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import numpy as np
 
-from gclib.schemes.base import Coded, Contribution
+from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum
 
 __all__ = [
     "PlanMessage",
@@ -50,11 +58,19 @@ PICKLE_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def dumps(message: object) -> bytes:
+    encode = _ENCODERS.get(type(message))
+    if encode is not None:
+        frame = encode(message)
+        if frame is not None:
+            return frame
     return pickle.dumps(message, protocol=PICKLE_PROTOCOL)
 
 
-def loads(payload: bytes) -> Any:
-    return pickle.loads(payload)
+def loads(payload: bytes | bytearray) -> Any:
+    decode = _DECODERS.get(payload[0]) if payload else None
+    if decode is None:
+        return pickle.loads(payload)
+    return decode(payload)
 
 
 _Message = TypeVar("_Message", bound=type)
@@ -130,6 +146,8 @@ class PlanMessage:
         signals: send a :class:`Signal` after each task.
         eager: ``tasks done → contribution`` to upload unasked right after that task.
         coefficients: ``level → B^(s)[i, W_i[k]]`` for ``k = 0..s``.
+        prepare: build the coded message of level ``s`` as soon as task ``s`` is done, as the
+            master will ask for one (the reply then only sends it).
     """
 
     key: int
@@ -137,6 +155,7 @@ class PlanMessage:
     signals: bool
     eager: dict[int, Contribution]
     coefficients: dict[int, np.ndarray]
+    prepare: bool = False
 
 
 @_wire
@@ -146,7 +165,10 @@ class Go:
 
     ``times`` are the task durations in seconds; an injected crash kills the worker
     ``crash_after`` seconds into the iteration; communication costs are emulated by holding
-    messages back ``upload_cost`` or ``signal_cost`` seconds.
+    messages back ``upload_cost`` or ``signal_cost`` seconds. ``origin`` is the master's reading
+    of the system's monotonic clock when the iteration began, given when the worker reads the
+    same clock (a process of the same machine): its tasks are timed from that moment, not from
+    when it woke up to the message (``None``: from the message's receipt).
     """
 
     iteration: int
@@ -157,6 +179,7 @@ class Go:
     upload_cost: float
     signal_cost: float
     trace: bool
+    origin: float | None = None
 
 
 @_wire
@@ -241,6 +264,193 @@ class TraceLog:
 class WorkerFailure:
     iteration: int | None
     text: str
+
+
+# ------------------------------------------------------------------------- binary frames
+# tag byte, iteration (int64), one int32 field; uploads add the requested flag, padding to 8 bytes
+# (the vector that follows is aligned in the frame) and the vector. A plain sum of partials
+# carries its tasks, an int32 each, after the fixed fields (padded again to 8 bytes).
+_COUNT = struct.Struct("<Bqi")  # Signal, Stopped (tasks done); request (level or task count)
+_ITERATION = struct.Struct("<Bq")  # StopCommand, ResumeCommand
+_UPLOAD = struct.Struct("<Bqii?6x")  # Upload: tasks done, level, task or task count, requested
+_SIGNAL, _STOPPED, _STOP, _RESUME, _REQUEST, _UPLOAD_CODED, _UPLOAD_PARTIAL = range(1, 8)
+_REQUEST_SUM, _UPLOAD_SUM, _GO = 8, 9, 10
+# Go: plan, crash after, upload cost, signal cost, trace, origin, task count; then the task times
+# and the pickled parameters (an absent crash or origin is NaN)
+_GO_HEAD = struct.Struct("<Bqiddd?di")
+
+
+def _int32(value: object) -> bool:
+    # a plain int only: ``x in range(...)`` would scan the range for a numpy integer
+    return type(value) is int and -(2**31) <= value < 2**31
+
+
+def _int64(value: object) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+_FLOATS = np.dtype("<f8")
+
+
+def _counted(tag: int) -> Any:
+    def encode(message: Any) -> bytes | None:
+        if _int64(message.iteration) and _int32(message.tasks_done):
+            return _COUNT.pack(tag, message.iteration, message.tasks_done)
+        return None
+
+    return encode
+
+
+def _command(tag: int) -> Any:
+    def encode(message: Any) -> bytes | None:
+        return _ITERATION.pack(tag, message.iteration) if _int64(message.iteration) else None
+
+    return encode
+
+
+def _tasks(contribution: PartitionSum) -> bytes | None:
+    tasks = contribution.tasks
+    if type(tasks) is tuple and all(_int32(task) for task in tasks):
+        return struct.pack(f"<{len(tasks)}i", *tasks)
+    return None
+
+
+def _tasks_from(frame: bytes | bytearray, offset: int, count: int) -> PartitionSum:
+    return PartitionSum(struct.unpack_from(f"<{count}i", frame, offset))
+
+
+def _encode_request(message: RequestCommand) -> bytes | None:
+    contribution = message.contribution
+    if not _int64(message.iteration):
+        return None
+    kind = type(contribution)
+    if kind is Coded and _int32(contribution.level):
+        return _COUNT.pack(_REQUEST, message.iteration, contribution.level)
+    if kind is PartitionSum:
+        tasks = _tasks(contribution)
+        if tasks is not None:
+            return _COUNT.pack(_REQUEST_SUM, message.iteration, len(contribution.tasks)) + tasks
+    return None
+
+
+def _decode_request_sum(frame: bytes | bytearray) -> RequestCommand:
+    _, iteration, count = _COUNT.unpack_from(frame)
+    return RequestCommand(iteration, _tasks_from(frame, _COUNT.size, count))
+
+
+def _encode_upload(message: Upload) -> bytes | None:
+    """A vector of floats as a coded message or a partial gradient; anything else is pickled."""
+    contribution, payload = message.contribution, message.payload
+    kind = type(contribution)
+    tasks = b""
+    if kind is Coded:
+        tag, index = _UPLOAD_CODED, contribution.level
+    elif kind is Partial:
+        tag, index = _UPLOAD_PARTIAL, contribution.task
+    elif kind is PartitionSum and (tasks := _tasks(contribution)) is not None:
+        tag, index = _UPLOAD_SUM, len(contribution.tasks)
+        tasks += bytes(-len(tasks) % 8)
+    else:
+        return None
+    if not (
+        type(payload) is np.ndarray
+        and payload.dtype == _FLOATS
+        and payload.ndim == 1
+        and _int64(message.iteration)
+        and _int32(message.tasks_done)
+        and _int32(index)
+    ):
+        return None
+    head = _UPLOAD.pack(tag, message.iteration, message.tasks_done, index, message.requested)
+    return head + tasks + payload.tobytes()
+
+
+def _decode_upload(frame: bytes | bytearray) -> Upload:
+    tag, iteration, tasks_done, index, requested = _UPLOAD.unpack_from(frame)
+    offset = _UPLOAD.size
+    if tag == _UPLOAD_CODED:
+        contribution: Contribution = Coded(index)
+    elif tag == _UPLOAD_PARTIAL:
+        contribution = Partial(index)
+    else:
+        contribution = _tasks_from(frame, offset, index)
+        offset += 4 * index + (-4 * index) % 8
+    # from a bytearray the vector is writable and shares the frame's memory: no copy
+    payload = np.frombuffer(frame, _FLOATS, offset=offset)
+    return Upload(iteration, tasks_done, contribution, payload, requested)
+
+
+def _encode_go(message: Go) -> bytes | None:
+    times = message.times
+    if not (
+        _int64(message.iteration)
+        and _int32(message.plan)
+        and type(message.params) is bytes
+        and type(times) is tuple
+        and all(type(time) is float for time in times)
+    ):
+        return None
+    nan = math.nan
+    head = _GO_HEAD.pack(
+        _GO,
+        message.iteration,
+        message.plan,
+        nan if message.crash_after is None else message.crash_after,
+        message.upload_cost,
+        message.signal_cost,
+        message.trace,
+        nan if message.origin is None else message.origin,
+        len(times),
+    )
+    return head + struct.pack(f"<{len(times)}d", *times) + message.params
+
+
+def _decode_go(frame: bytes | bytearray) -> Go:
+    _, iteration, plan, crash_after, upload_cost, signal_cost, trace, origin, count = (
+        _GO_HEAD.unpack_from(frame)
+    )
+    offset = _GO_HEAD.size
+    times = struct.unpack_from(f"<{count}d", frame, offset)
+    params = bytes(frame[offset + 8 * count :])
+    return Go(
+        iteration,
+        plan,
+        params,
+        times,
+        None if math.isnan(crash_after) else crash_after,
+        upload_cost,
+        signal_cost,
+        trace,
+        None if math.isnan(origin) else origin,
+    )
+
+
+_ENCODERS: dict[type, Any] = {
+    Go: _encode_go,
+    Signal: _counted(_SIGNAL),
+    Stopped: _counted(_STOPPED),
+    StopCommand: _command(_STOP),
+    ResumeCommand: _command(_RESUME),
+    RequestCommand: _encode_request,
+    Upload: _encode_upload,
+}
+_DECODERS: dict[int, Any] = {
+    _SIGNAL: lambda frame: Signal(*_COUNT.unpack_from(frame)[1:]),
+    _STOPPED: lambda frame: Stopped(*_COUNT.unpack_from(frame)[1:]),
+    _STOP: lambda frame: StopCommand(_ITERATION.unpack_from(frame)[1]),
+    _RESUME: lambda frame: ResumeCommand(_ITERATION.unpack_from(frame)[1]),
+    _REQUEST: lambda frame: _request_from(*_COUNT.unpack_from(frame)[1:]),
+    _UPLOAD_CODED: _decode_upload,
+    _UPLOAD_PARTIAL: _decode_upload,
+    _REQUEST_SUM: _decode_request_sum,
+    _UPLOAD_SUM: _decode_upload,
+    _GO: _decode_go,
+}
+assert pickle.PROTO[0] not in _DECODERS  # a pickle is never taken for a frame
+
+
+def _request_from(iteration: int, level: int) -> RequestCommand:
+    return RequestCommand(iteration, Coded(level))
 
 
 def message_sizes(gradient: np.ndarray) -> dict[str, int]:

@@ -117,6 +117,17 @@ class Scheduler:
         self.received: list[set[Contribution]] = [set() for _ in range(n)]
         self.asked: Ask | None = None
         self.result: Complete | Fail | None = None
+        # one view of the lists above (they change in place); only the request is updated
+        self._progress_view = ProgressView(
+            n,
+            self.placement,
+            self.arrivals,
+            self.reports,
+            self.progress_of,
+            self.alive,
+            self.received,
+            None,
+        )
 
     @property
     def level(self) -> int | None:
@@ -201,16 +212,8 @@ class Scheduler:
             raise ValueError(f"Argument 'worker' must be in [0, {self.n}), not {worker!r}.")
 
     def _view(self) -> ProgressView:
-        return ProgressView(
-            self.n,
-            self.placement,
-            self.arrivals,
-            self.reports,
-            self.progress_of,
-            self.alive,
-            self.received,
-            self.asked,
-        )
+        self._progress_view.asked = self.asked
+        return self._progress_view
 
     def _decide(self) -> list[Action]:
         decision = self.scheme.decide(self._view())

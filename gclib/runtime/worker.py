@@ -4,14 +4,19 @@ Worker ``i`` holds its window ``W_i`` of data partitions (received once, at star
 function. Per iteration it receives the model parameters and its sampled task durations, and
 computes the partial gradients ``g_j``, ``j ∈ W_i``, in window order. A task lasts its sampled
 duration: the real gradient is computed at its start and the rest of the time is spent waiting on
-the master's channel, so that *stop* takes effect at once. After each task it reports progress:
+the master's channel, so that *stop* takes effect at once. The first task is timed from the
+iteration's start (the master's clock reading, where the worker shares the clock), each later one
+from the scheduled end of the one before, so that the worker's own wake-up delays do not add up.
+After each task it reports progress:
 
 - a progress signal of a few bytes, if the scheme's workers signal;
 - an upload the scheme's workers send unasked after that task, if any: a coded message
   ``m_i = Σ_{k≤s} B^(s)[i, W_i[k]] g_{W_i[k]}`` of some level, or the partial gradient itself.
 
 Asked for a message, it replies with it, built from the partials it holds (a coded message of a
-level, or the plain sum of some partials), and stops.
+level, or the plain sum of some partials), and stops. Where the master asks for coded messages,
+the worker builds the one of level ``s`` right after task ``s``, while it is awake anyway: the
+reply, on the iteration's critical path, then only sends it.
 
 With a ``signal_cost``, the master's commands (stop, request, resume) take effect that long after
 they arrive, as one-way control messages would. *Stop* pauses the worker (the partials it holds stay
@@ -56,6 +61,7 @@ from gclib.runtime.protocol import (
     dumps,
     loads,
 )
+from gclib.runtime.transports.framing import FramedPipe
 from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum
 
 __all__ = ["Channel", "worker_main"]
@@ -108,6 +114,7 @@ class _Worker:
         self.params: Any = None
         self.times: tuple[float, ...] = ()
         self.partials: list[np.ndarray] = []
+        self.prepared: dict[int, np.ndarray] = {}  # level -> coded message, built ahead
         self.current: np.ndarray | None = None  # gradient of the task in progress
         self.task_end = 0.0  # absolute end of the task in progress
         # When the next task starts: the scheduled end of the previous one, so that the worker's
@@ -147,6 +154,8 @@ class _Worker:
         milliseconds, which would lengthen every task by half a millisecond on average. It
         takes descriptors below ``FD_SETSIZE`` only: a large pool's pipes can lie beyond.
         """
+        if isinstance(self.channel, FramedPipe):
+            return self.channel.poll(timeout)  # it selects, and knows what it has buffered
         if self.fileno is None or self.fileno >= _SELECT_LIMIT:
             return self.channel.poll(timeout)
         return bool(select.select([self.fileno], [], [], timeout)[0])
@@ -207,6 +216,8 @@ class _Worker:
             self._finish_task()
 
     def _finish_task(self) -> None:
+        """Report the task's end at once (the next task's gradient is computed after it), then,
+        off the critical path, build the coded message the master may ask for."""
         plan = self.plan
         assert plan is not None and self.current is not None
         partial, self.current, self.in_task = self.current, None, False
@@ -222,6 +233,9 @@ class _Worker:
             payload = dumps(Upload(self.iteration, done, upload, self._build(upload), False))
             self._post(payload, self.upload_cost)
             self._log("send_upload", done)
+        level = done - 1
+        if plan.prepare and level in plan.coefficients:
+            self.prepared[level] = self._build(Coded(level))
 
     def _build(self, contribution: Contribution) -> np.ndarray:
         """The message ``contribution`` from the partials held."""
@@ -317,10 +331,11 @@ class _Worker:
         self.upload_cost, self.signal_cost = message.upload_cost, message.signal_cost
         self.trace = [(received, "receive", 0)] if message.trace else None
         self.stopped = False
-        self.next_start = received
+        start = received if message.origin is None else min(message.origin, received)
+        self.next_start = start
         self._advance()
         if message.crash_after is not None:
-            self.crash_at = received + message.crash_after
+            self.crash_at = start + message.crash_after
 
     def _reply(self, contribution: Contribution) -> None:
         what = contribution.level if isinstance(contribution, Coded) else -1
@@ -330,7 +345,9 @@ class _Worker:
             text = f"{contribution} requested from a worker holding {len(self.partials)} partials"
             self._post(dumps(WorkerFailure(self.iteration, text)), 0.0)
             return
-        message = self._build(contribution)
+        message = self.prepared.get(contribution.level) if isinstance(contribution, Coded) else None
+        if message is None:
+            message = self._build(contribution)
         payload = dumps(Upload(self.iteration, len(self.partials), contribution, message, True))
         self._post(payload, self.upload_cost)
         self._log("send_upload", what)

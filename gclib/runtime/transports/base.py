@@ -5,7 +5,8 @@ start worker ``i``, send it bytes, wait for the next events (bytes received, wor
 timeout, respawn a dead worker, and shut everything down. :class:`ProcessBackend` implements it with
 local processes of the ``multiprocess`` package and one duplex pipe per worker; a cluster backend
 implements the same five operations on its own transport. On the worker side the protocol needs a
-channel with ``send_bytes``, ``recv_bytes`` and ``poll(timeout)``, which a pipe end already is."""
+channel with ``send_bytes``, ``recv_bytes`` and ``poll(timeout)``: a pipe end is one, and
+:class:`~gclib.runtime.transports.framing.FramedPipe` a leaner one on the same frames."""
 
 from __future__ import annotations
 
@@ -35,9 +36,14 @@ BackendEvent = Received | Died
 
 
 class WorkerBackend(abc.ABC):
-    """Start, reach and watch ``n`` workers; nothing about what the bytes mean."""
+    """Start, reach and watch ``n`` workers; nothing about what the bytes mean.
+
+    ``shares_clock``: whether the workers read the master's monotonic clock (processes of one
+    machine), so that a moment the master stamps means the same to them.
+    """
 
     n: int
+    shares_clock: bool = False
 
     @abc.abstractmethod
     def start(self, worker: int) -> None:

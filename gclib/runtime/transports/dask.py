@@ -34,6 +34,7 @@ from multiprocessing.connection import wait as wait_ready
 from typing import Any
 
 from gclib.runtime.transports.base import BackendEvent, Died, Received, WorkerBackend
+from gclib.runtime.transports.framing import FramedPipe
 
 __all__ = ["DaskBackend", "DaskClusterError"]
 
@@ -106,7 +107,7 @@ def _serve(target: Callable[..., Any], payload: tuple, worker: int, token: str) 
         raise _InjectedCrash
 
     try:
-        target(connection, *args, crash=crash)
+        target(FramedPipe(connection), *args, crash=crash)
     except _InjectedCrash:
         return "crashed"
     finally:
