@@ -142,7 +142,10 @@ class GradientCode:
                 ``1`` is not in the row span of ``B_F`` to within :attr:`residual_tolerance`).
             ValueError: if ``responders`` is empty, repeats a worker or names an unknown one.
         """
-        key = self._responder_set(responders)
+        return self._checked_decoding(self._responder_set(responders)).copy()
+
+    def _checked_decoding(self, key: frozenset[int]) -> np.ndarray:
+        """The cached (read-only) decoding vector of ``key``; raises if it cannot decode."""
         vector, residual = self._cached_decoding(key)
         if not residual <= self.residual_tolerance:
             workers = sorted(key)
@@ -153,7 +156,7 @@ class GradientCode:
                 f"Responders {workers} cannot decode: residual ‖a_Fᵀ B_F − 1ᵀ‖/√n = "
                 f"{residual:.3g} exceeds the tolerance {self.residual_tolerance:.3g}{hint}."
             )
-        return vector.copy()
+        return vector
 
     def decode(self, messages: Mapping[int, np.ndarray]) -> np.ndarray:
         """The full gradient ``sum_j g_j`` from the messages of a set of responders.
@@ -183,8 +186,7 @@ class GradientCode:
             raise ValueError("Argument 'messages' must hold non-empty arrays.")
         if not np.all(np.isfinite(stacked)):
             raise ValueError("Argument 'messages' must hold finite values (no NaN or inf).")
-        vector = self.decoding_vector(workers)
-        weights = vector[workers]
+        weights = self._checked_decoding(frozenset(workers))[workers]
         flat = stacked.reshape(len(workers), -1)
         return (weights @ flat).reshape(stacked.shape[1:])
 
@@ -257,7 +259,12 @@ def _stack(arrays: Sequence[object], name: str) -> np.ndarray:
         raise ValueError(
             f"Argument {name!r} must hold arrays of one shape, not of shapes {sorted(shapes)}."
         )
-    return np.stack(converted)
+    if not converted:
+        return np.empty((0,))
+    stacked = np.empty((len(converted), *shapes.pop()))  # one copy, without np.stack's checks
+    for index, array in enumerate(converted):
+        stacked[index] = array
+    return stacked
 
 
 # -- conditioning of responder patterns (used to choose well-conditioned constructions) -----------

@@ -3,6 +3,8 @@ in that order, one task per partition. Every code family's supports and every sc
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["cyclic_window", "cyclic_placement"]
 
 
@@ -11,6 +13,7 @@ def cyclic_window(i: int, n: int, length: int) -> tuple[int, ...]:
     return tuple((i + k) % n for k in range(length))
 
 
+@functools.lru_cache(maxsize=64)  # immutable, and asked for at every iteration of a pool
 def cyclic_placement(n: int, s_max: int) -> tuple[tuple[int, ...], ...]:
     """Every worker's window: ``placement[i] = W_i = (i, i+1, …, i+s_max) mod n``."""
     return tuple(cyclic_window(i, n, s_max + 1) for i in range(n))

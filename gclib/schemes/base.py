@@ -137,6 +137,11 @@ class ProgressView:
         self.n, self.placement, self.arrivals, self.reports = n, placement, arrivals, reports
         self.progress, self.alive, self.received, self.asked = progress, alive, received, asked
 
+    def count(self, tasks: int) -> int:
+        """How many workers reported ``tasks`` tasks (alive or not): a bound on what a level
+        needing them can use, checked before the lists are built."""
+        return len(self.arrivals[tasks]) if tasks < len(self.arrivals) else 0
+
     def reached(self, tasks: int, holding: Contribution | None = None) -> list[int]:
         """Workers that reported ``tasks`` tasks, in arrival order, that can still contribute:
         alive, or (with ``holding``) whose upload of ``holding`` is already here."""

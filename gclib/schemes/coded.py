@@ -102,6 +102,8 @@ class _EagerLevelScheme(LevelScheme):
 
     def decide(self, view: ProgressView) -> Finish | None:
         for s in self.levels:
+            if view.count(self._tasks_needed(s)) < view.n - s:
+                continue  # too few reports, whatever arrived
             message = Coded(self._upload_level(s))
             ready = view.reached(self._tasks_needed(s), message)
             if len(ready) >= view.n - s:
@@ -133,7 +135,11 @@ class NestedScheme(LevelScheme):
 
     def decide(self, view: ProgressView) -> Ask | None:
         current = view.asked.level if view.asked is not None else None
-        for s in sorted(self.levels, key=lambda s: (s != current, s)):
+        levels = sorted(self.levels)
+        order = levels if current is None else [current, *levels]  # the current level first
+        for s in order:
+            if view.count(s + 1) < view.n - s:
+                continue  # too few reports, whoever is alive
             message = Coded(s)
             ready = view.usable(s + 1, message)
             if len(ready) >= view.n - s:

@@ -129,7 +129,12 @@ class CoverScheme(CoverageScheme):
         from gclib.codes.cover import minimum_cover
 
         progress = [view.progress[w] if view.alive[w] else 0 for w in range(view.n)]
-        if not all(self._holders(view, lambda w, k: view.alive[w])):
+        if sum(progress) < view.n:
+            return None  # fewer partitions computed than there are: no cover yet
+        held: set[int] = set()
+        for worker, done in enumerate(progress):
+            held.update(view.placement[worker][:done])
+        if len(held) < view.n:
             return None
         order = [w for k in range(len(view.arrivals) - 1, 0, -1) for w in view.arrivals[k]]
         assignment = minimum_cover(view.n, self.s_max, progress, order=order)
