@@ -2,7 +2,10 @@
 
 1. Overhead. One iteration with no work at all (zero-length tasks, a one-element gradient) on
    ``n = 8`` workers, against the baseline ``multiprocess.Pool.map`` over ``n`` empty tasks,
-   measured in the same run, alternating blocks of both. Goals: uncoded ≤ 1.0, nested ≤ 0.5.
+   measured in the same run: short blocks of each, one after another, each block's time divided
+   by the baseline block just before it, the median of these paired ratios reported (the speed
+   of a shared machine drifts by tens of per cent within a minute; a ratio of neighbouring
+   blocks does not). Goals: uncoded ≤ 1.0, nested ≤ 0.5.
 2. Reference scenario (``n = 10``, ``S = {0,…,4}``, ``a = 1``, ``μ = 1``, ``p = 0.2``, ``κ = 8``,
    time unit 0.01 s). Every scheme runs on the same sampled task times (common random numbers).
    Most of the spread of the latency comes from the number ``K ~ Bin(n, p)`` of stragglers, so the
@@ -16,15 +19,20 @@
    times, whose ratio ``(predicted + overhead) / predicted`` is free of the sampling noise of the
    task times altogether (a control variate). Then the nested code's overhead over GC(4)'s, from
    the per-iteration medians (the request round is all the nested code adds; goal ≤ 1.25), and
-   nested against the best GC(s), measured.
+   nested against the best GC(s), measured. The same again at 2 ms per time unit, where the
+   overhead weighs five times more (goal: within ±10 % for every scheme).
 3. Stop reaction. The nested scheme on ``n = 8`` workers, two of them unresponsive: the time
    from the master sending *stop* to the worker abandoning its task (both on the system's
    monotonic clock, from the iteration's event log). Goal: median ≤ 0.2 ms. The stops leave
    right after the ``n − s`` requests, whose workers wake first; GC(2) on the same pattern shows
    a stop alone.
-4. The theory at a fine time unit: ``gclib demo --time-unit 0.002 --iterations 200`` for nested,
-   uncoded, GC(2), GC(4) and streaming, measured against predicted mean latency (goal within
-   ±10 %; 200 iterations leave a sampling error of a few per cent).
+4. The floor of a request round on this machine: ``k`` processes asleep (as workers in a task
+   are), each sent one byte and answering with one byte, raw system calls and nothing else; the
+   time until the last answer is in, for ``k`` = 6 and 10 (the reference's ``n − s`` at the top
+   and bottom levels), against the nested code's request round.
+5. The theory at a fine time unit: ``gclib demo --time-unit 0.002 --iterations 200`` for every
+   scheme, measured against predicted mean latency (goal within ±10 %; 200 unstratified
+   iterations leave a sampling error of 3–5 %, which the stratified run of part 2 removes).
 
 Run with ``python -m benchmarks pool``.
 """
@@ -34,6 +42,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -48,10 +58,11 @@ from gclib.analysis.simulate import simulate_sample
 from gclib.runtime.pool import WorkerPool
 
 OVERHEAD_WORKERS = 8
-OVERHEAD_BLOCKS = 5
-OVERHEAD_ITERATIONS = 200
+OVERHEAD_BLOCKS = 15
+OVERHEAD_ITERATIONS = 40
 
 REFERENCE = {"n": 10, "s_max": 4, "time_unit": 0.01, "iterations": 110, "seed": 2024}
+FINE_TIME_UNIT = 0.002  # seconds per model time unit where the overhead weighs five times more
 REFERENCE_SCHEMES = (
     *("nested", "uncoded", "gc:1", "gc:2", "gc:3", "gc:4", "ignore:2"),
     *("cover", "nested-eager", "streaming"),
@@ -87,7 +98,8 @@ def overhead() -> None:
     # tasks of 1e-9 model units of 1e-3 s: no injected wait at all
     sample = ModelSample.from_task_times(np.full((n, 2), 1e-9))
     schemes = ("uncoded", "gc:1", "nested", "streaming")
-    timings: dict[str, list[float]] = {name: [] for name in ("Pool.map", *schemes)}
+    base: list[float] = []
+    ratios: dict[str, list[float]] = {name: [] for name in schemes}
     with (
         WorkerPool([None] * n, _no_gradient, s_max=1, time_unit=1e-3) as pool,
         multiprocess.Pool(n) as baseline,
@@ -96,19 +108,20 @@ def overhead() -> None:
             _time_pool(pool, name, sample, 20)  # warm up (plans sent, caches filled)
         _time_map(baseline, 20)
         for _ in range(OVERHEAD_BLOCKS):
-            timings["Pool.map"].append(_time_map(baseline, OVERHEAD_ITERATIONS))
             for name in schemes:
-                timings[name].append(_time_pool(pool, name, sample, OVERHEAD_ITERATIONS))
-    base = float(np.median(timings["Pool.map"]))
-    print(f"protocol overhead, n = {n}, zero work (median of {OVERHEAD_BLOCKS} blocks)")
-    print(f"  {'multiprocess.Pool.map':<24}{base * 1e3:8.3f} ms/iteration   (baseline)")
+                base.append(_time_map(baseline, OVERHEAD_ITERATIONS))
+                ratios[name].append(_time_pool(pool, name, sample, OVERHEAD_ITERATIONS) / base[-1])
+    print(
+        f"protocol overhead, n = {n}, zero work: median of {OVERHEAD_BLOCKS} paired blocks of "
+        f"{OVERHEAD_ITERATIONS} iterations (quartiles)"
+    )
+    print(f"  {'multiprocess.Pool.map':<24}{np.median(base) * 1e3:8.3f} ms/iteration (baseline)")
     goals = {"uncoded": "  goal <= 1.0", "nested": "  goal <= 0.5"}
     for name in schemes:
-        value = float(np.median(timings[name]))
-        goal = goals.get(name, "")
+        low, mid, high = np.quantile(ratios[name], [0.25, 0.5, 0.75])
         print(
-            f"  {'WorkerPool ' + name:<24}{value * 1e3:8.3f} ms/iteration   "
-            f"ratio {value / base:.3f}{goal}"
+            f"  {'WorkerPool ' + name:<24}ratio {mid:.3f} ({low:.3f} .. {high:.3f})"
+            f"{goals.get(name, '')}"
         )
 
 
@@ -148,11 +161,13 @@ def stratified_mean(values: np.ndarray, labels: np.ndarray, weights: np.ndarray)
     return mean, math.sqrt(variance)
 
 
-def measure_reference(backend=None):
-    """The reference scenario on a pool (``backend``: a backend factory, default processes):
-    ``(model, schemes, measured, simulated, weights, labels, samples, seconds)``, the measured
-    latencies and the simulator's on the very same task times, per scheme."""
-    n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
+def measure_reference(backend=None, time_unit: float | None = None):
+    """The reference scenario on a pool (``backend``: a backend factory, default processes;
+    ``time_unit``: default the reference's): ``(model, schemes, measured, simulated, weights,
+    labels, samples, seconds)``, the measured latencies and the simulator's on the very same task
+    times, per scheme."""
+    n, s_max = REFERENCE["n"], REFERENCE["s_max"]
+    unit = REFERENCE["time_unit"] if time_unit is None else time_unit
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
     schemes = [parse_scheme(name, s_max, None, n) for name in REFERENCE_SCHEMES]
     rng = np.random.default_rng(REFERENCE["seed"])
@@ -184,10 +199,11 @@ def measure_reference(backend=None):
     return model, schemes, measured, simulated, weights, labels, samples, seconds
 
 
-def reference() -> None:
-    n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
+def reference(time_unit: float | None = None) -> None:
+    n, s_max = REFERENCE["n"], REFERENCE["s_max"]
+    unit = REFERENCE["time_unit"] if time_unit is None else time_unit
     model, schemes, measured, simulated_latency, weights, labels, samples, elapsed = (
-        measure_reference()
+        measure_reference(time_unit=unit)
     )
     print(
         f"\nreference scenario: n = {n}, S = 0..{s_max}, {model.describe()}, time unit "
@@ -244,8 +260,9 @@ def reference() -> None:
 ROUND_ITERATIONS = 40
 
 
-def request_round() -> None:
-    """Where the nested code's extra time goes: traced iterations of the reference scenario."""
+def request_round() -> float:
+    """Where the nested code's extra time goes: traced iterations of the reference scenario.
+    Returns the request round's median, in milliseconds."""
     n, s_max, unit = REFERENCE["n"], REFERENCE["s_max"], REFERENCE["time_unit"]
     model = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
     rng = np.random.default_rng(REFERENCE["seed"])
@@ -275,6 +292,69 @@ def request_round() -> None:
         "ms\n  (both rounds wake up to n workers at once: with fewer cores than workers they run "
         "one after another)"
     )
+    return ms["round"]
+
+
+FLOOR_ROUNDS = 300
+
+
+def _echo(read_end: int, write_end: int) -> None:
+    """A child that sleeps until a byte comes and answers with one, for ever."""
+    while True:
+        select.select([read_end], [], [], 1.0)
+        if os.read(read_end, 1):
+            os.write(write_end, b"x")
+
+
+def wake_floor(nested_round: float) -> None:
+    """The time a round of one byte to ``k`` sleeping processes and one byte back takes, with no
+    work in between: what any request round costs on this machine."""
+    rng = np.random.default_rng(7)
+    print(
+        f"\nfloor of a request round: k sleeping processes, one byte there and back, raw system "
+        f"calls, {FLOOR_ROUNDS} rounds 2-8 ms apart (medians)"
+    )
+    for k in (6, 10):
+        children, ends = [], []
+        for _ in range(k):
+            down_read, down_write = os.pipe()
+            up_read, up_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                try:
+                    _echo(down_read, up_write)
+                finally:
+                    os._exit(0)
+            children.append(pid)
+            ends.append((down_write, up_read))
+        poller = select.poll()
+        for _, up_read in ends:
+            poller.register(up_read, select.POLLIN)
+        rounds = []
+        try:
+            for _ in range(FLOOR_ROUNDS):
+                time.sleep(rng.uniform(0.002, 0.008))
+                start = time.perf_counter()
+                for down_write, _ in ends:
+                    os.write(down_write, b"g")
+                answered = 0
+                while answered < k:
+                    for fd, _ in poller.poll():
+                        os.read(fd, 1)
+                        answered += 1
+                rounds.append(time.perf_counter() - start)
+        finally:
+            for pid in children:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            for pair in ends:
+                for fd in pair:
+                    os.close(fd)
+        print(f"  k = {k:2d}: {np.median(rounds) * 1e3:.3f} ms")
+    print(
+        f"  the nested code's request round (n - s workers, 6 to 10): {nested_round:.3f} ms; the "
+        "rest is Python in\n  processes woken with cold caches"
+    )
 
 
 STOP_ITERATIONS = 60
@@ -302,7 +382,7 @@ def stop_reaction() -> None:
 
 
 DEMO = ["--time-unit", "0.002", "--iterations", "200"]
-DEMO_SCHEMES = "nested,uncoded,gc:2,gc:4,streaming"
+DEMO_SCHEMES = ",".join(REFERENCE_SCHEMES)
 
 
 def demo_against_theory() -> None:
@@ -326,7 +406,9 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {load} (1, 5, 15 min)")
     overhead()
     reference()
-    request_round()
+    reference(FINE_TIME_UNIT)
+    nested_round = request_round()
+    wake_floor(nested_round)
     stop_reaction()
     demo_against_theory()
 
