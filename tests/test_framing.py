@@ -297,6 +297,16 @@ def test_a_frame_written_in_pieces_is_reassembled_by_recv_bytes(ends, size):
     writer.result()
 
 
+def _first_frames(pipe: FramedPipe) -> list[bytearray]:
+    """What ``read_ready`` returns once it returns anything (a read may bring only part of a
+    header, which gives no frame yet)."""
+    frames: list[bytearray] = []
+    while not frames:
+        assert pipe.poll(5.0)
+        frames = pipe.read_ready()
+    return frames
+
+
 def test_a_frame_written_in_pieces_is_reassembled_by_read_ready(ends):
     """``read_ready`` called when only part of a header has arrived returns the whole frame
     once its writer has finished it."""
@@ -306,10 +316,7 @@ def test_a_frame_written_in_pieces_is_reassembled_by_read_ready(ends):
     pieces = [frame[:2], frame[2:3], frame[3:7], frame[7:4000], frame[4000:]]
     writer = _Background(_write_in_pieces, right.fileno(), pieces)
     pipe = FramedPipe(left)
-    frames = []
-    while not frames:
-        assert pipe.poll(5.0)
-        frames = pipe.read_ready()
+    frames = _first_frames(pipe)
     writer.result()
     assert frames == [payload]
 
@@ -328,10 +335,7 @@ def test_long_form_header_is_understood(ends):
     assert pipe.recv_bytes() == b"!"
     pieces = [frame[:3], frame[3:4], frame[4:9], frame[9:12], frame[12:100], frame[100:]]
     writer = _Background(_write_in_pieces, fd, pieces)
-    frames = []
-    while not frames:
-        assert pipe.poll(5.0)
-        frames = pipe.read_ready()
+    frames = _first_frames(pipe)
     writer.result()
     assert frames == [payload]
     os.write(fd, struct.pack("!i", -1) + struct.pack("!Q", 0))
