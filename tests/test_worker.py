@@ -114,3 +114,17 @@ def test_requested_messages_decode_exactly(problem, scheme):
             params = rng.standard_normal(FEATURES)
             result = pool.run_iteration(params, scheme, sample=sample, check=True)
             assert not result.failed and result.decode_error < 1e-9
+
+
+@pytest.mark.parametrize("fast", [(0, 2), (2, 0), (1, 3)])
+def test_plain_sums_of_tasks_after_the_first_decode_exactly(problem, fast):
+    """Two fast workers two apart cover the cycle: one of them is asked for a sum of tasks that
+    does not start at its first, answered from two running sums; the gradient is exact."""
+    times = np.full((N, S_MAX + 1), 40.0)
+    times[list(fast)] = [1.0, 1.0, 1.0]
+    times[fast[1]] *= 1.5  # the second arrives later: the first worker is preferred
+    sample = ModelSample.from_task_times(times)
+    with WorkerPool(problem, least_squares_gradient, s_max=S_MAX, time_unit=0.005) as pool:
+        result = pool.run_iteration(np.ones(FEATURES), "cover", sample=sample, check=True)
+    assert not result.failed and result.decode_error < 1e-9
+    assert sorted(result.responders) == sorted(fast)

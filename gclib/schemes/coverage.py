@@ -126,7 +126,7 @@ class CoverScheme(CoverageScheme):
     requests = True
 
     def decide(self, view: ProgressView) -> Ask | None:
-        from gclib.codes.cover import minimum_cover
+        from gclib.codes.cover import _cover_unchecked
 
         progress = [view.progress[w] if view.alive[w] else 0 for w in range(view.n)]
         if sum(progress) < view.n:
@@ -137,7 +137,7 @@ class CoverScheme(CoverageScheme):
         if len(held) < view.n:
             return None
         order = [w for k in range(len(view.arrivals) - 1, 0, -1) for w in view.arrivals[k]]
-        assignment = minimum_cover(view.n, self.s_max, progress, order=order)
+        assignment = _cover_unchecked(view.n, progress, order)
         requests = []
         for worker, partitions in sorted(assignment.items()):
             window = view.placement[worker]
