@@ -16,6 +16,7 @@ from gclib.cli.main import main
 KEYS = {
     "iterations",
     "mean_latency",
+    "model_mean_latency",
     "predicted_mean_latency",
     "p95_latency",
     "max_decode_error",
@@ -72,6 +73,21 @@ def test_json_shape_and_values(capsys):
     assert schemes["gc:1"]["predicted_mean_latency"] == pytest.approx(
         expected_latency(5, [1], model, conditional=True)
     )
+
+
+def test_model_latency_is_that_of_the_draws_the_pool_ran(capsys):
+    """With tasks of exactly one unit (no stragglers, an exponential part of mean 1e-9) the
+    model's latency of any draw is known by hand: GC(s) waits for s + 1 tasks, the others for
+    one. The pool, never faster than its model, measures at least that."""
+    schemes = demo_json(
+        capsys,
+        *("--schemes", "nested,uncoded,gc:1,gc:2,streaming"),
+        *("--straggler-prob", "0", "--rate", "1e9"),
+    )
+    by_hand = {"nested": 1.0, "uncoded": 1.0, "gc:1": 2.0, "gc:2": 3.0, "streaming": 1.0}
+    for name, latency in by_hand.items():
+        assert schemes[name]["model_mean_latency"] == pytest.approx(latency, rel=1e-6)
+        assert schemes[name]["mean_latency"] >= schemes[name]["model_mean_latency"]
 
 
 def test_crashes_and_unresponsive_workers_are_counted(capsys):

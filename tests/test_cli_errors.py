@@ -291,13 +291,14 @@ def test_the_demo_table_stays_aligned_with_huge_latencies(capsys):
     record = SchemeRun(scheme, latencies=[7.6e9, 7.7e9], levels=Counter({2: 2}), iterations=2)
     record.tasks_per_worker, record.uploads, record.signals = [3.0, 3.0], [8, 8], [0, 0]
     record.decode_errors, record.initial_loss, record.final_loss = [1e-16, 1e-16], 1.0, 0.5
+    record.model_latencies = [7.5e9, 7.6e9]
     prediction = Prediction(18.28, 0.0, "exact")
     summaries = {"gc:2": record.summary(prediction)}
     _print_table(args, REFERENCE, (0, 1, 2, 3, 4), {"gc:2": record}, summaries,
                  {"gc:2": prediction})  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     header, row = lines[1], lines[3]
-    assert len(row.split()) == 14 and len(header.split()) == 15  # "max err"
+    assert len(row.split()) == 15 and len(header.split()) == 16  # "max err"
     assert len(row) == len(header)
 
 

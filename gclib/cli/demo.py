@@ -72,7 +72,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "until the master holds what it needs. Means, p95, tasks and uploads are over the "
             "iterations that finished; 'failed' counts those that could not finish before the "
             "deadline. The prediction is the exact E[T | T < inf] (Monte Carlo where no exact "
-            "theory applies, marked *). "
+            "theory applies, marked *). 'model' (model_mean_latency in JSON) is the model's mean "
+            "latency on the very task times the pool ran: mean / model is the pool's own share, "
+            "free of the sampling error of the draws, which mean / predicted also carries. "
             "pool_overhead is the median latency, in seconds, of iterations without work: when "
             f"it exceeds {_OVERHEAD_SHARE:.0%} of the predicted latency the time unit is too fine "
             "for the pool (a note on stderr, time_unit_too_fine in JSON). Ctrl-C or SIGTERM "
@@ -112,6 +114,8 @@ class SchemeRun:
 
     scheme: Scheme
     latencies: list[float] = field(default_factory=list)  # finished iterations only
+    # the model's latency of the very task times each finished iteration ran on
+    model_latencies: list[float] = field(default_factory=list)
     levels: Counter = field(default_factory=Counter)
     tasks_per_worker: list[float] = field(default_factory=list)
     uploads: list[int] = field(default_factory=list)
@@ -129,6 +133,7 @@ class SchemeRun:
         return {
             "iterations": self.iterations,
             "mean_latency": float(np.mean(self.latencies)) if finished else None,
+            "model_mean_latency": self.model_mean,
             "predicted_mean_latency": predicted.mean_latency,
             "predicted_failure_probability": predicted.failure_probability,
             "p95_latency": float(np.percentile(self.latencies, 95)) if finished else None,
@@ -139,6 +144,14 @@ class SchemeRun:
             "respawns": self.respawns,
             "pool_overhead": self.overhead,
         }
+
+    @property
+    def model_mean(self) -> float | None:
+        """The model's mean latency on the draws of the finished iterations (``None`` if some
+        of them the model would not finish, or none finished)."""
+        if not self.model_latencies or not np.all(np.isfinite(self.model_latencies)):
+            return None
+        return float(np.mean(self.model_latencies))
 
     def overhead_share(self, predicted: Prediction, time_unit: float) -> float | None:
         """The pool's overhead as a share of the predicted latency in seconds."""
@@ -175,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
         least_squares_problem,
     )
 
-    data_seed, pool_seed, simulation_seed = np.random.SeedSequence(seed).generate_state(3)
+    data_seed, pool_seed, simulation_seed, draw_seed = np.random.SeedSequence(seed).generate_state(
+        4
+    )
+    draws = np.random.default_rng(draw_seed)  # the task times, drawn here to replay them
     partitions, _ = least_squares_problem(n, _ROWS_PER_PARTITION, _FEATURES, seed=int(data_seed))
     features = np.vstack([x for x, _ in partitions])
     targets = np.concatenate([y for _, y in partitions])
@@ -217,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     record.overhead = _overhead(pool, scheme, params, args.smax)
                     for _ in range(args.iterations):
-                        params = _iterate(pool, record, scheme, params, problem)
+                        params = _iterate(pool, record, scheme, params, problem, model, draws)
                         bar.set_postfix_str(scheme.name, refresh=False)
                         bar.update()
                 except KeyboardInterrupt:
@@ -288,18 +304,29 @@ def _note_overhead(
 
 
 def _iterate(
-    pool: Any, record: SchemeRun, scheme: Scheme, params: np.ndarray, problem: _Problem
+    pool: Any,
+    record: SchemeRun,
+    scheme: Scheme,
+    params: np.ndarray,
+    problem: _Problem,
+    model: RuntimeModel,
+    draws: np.random.Generator,
 ) -> np.ndarray:
     """One gradient step of ``scheme`` on the pool, recorded; returns the next parameters."""
+    from gclib.analysis.simulate import simulate_sample
+
     step = problem.step
+    sample = model.sample(pool.n, scheme.tasks_per_worker, draws)
     # checked against the gradient computed in the master, relative to the partial gradients
-    result = pool.run_iteration(params, scheme, check=True)
+    result = pool.run_iteration(params, scheme, sample=sample, check=True)
     record.iterations += 1
     record.respawns += len(result.respawned)
     if result.failed:
         record.failed += 1
         return params
     record.latencies.append(result.latency)
+    replay = simulate_sample(scheme, sample, model=model)[scheme.name]
+    record.model_latencies.append(float(replay.latency[0]))
     record.levels[result.level] += 1
     record.tasks_per_worker.append(float(np.mean(result.tasks_done)))
     record.uploads.append(result.uploads)
@@ -320,7 +347,8 @@ def _print_table(
         f"worker pool: n={args.workers}, s_max={args.smax}, S={{{','.join(map(str, levels))}}}, "
         f"{model.describe()}, time unit {args.time_unit:g} s, {args.iterations} iterations each"
     )
-    columns = ["scheme", "mean", "p95", "predicted", "ratio", "levels", "tasks/w", "uploads"]
+    columns = ["scheme", "mean", "model", "p95", "predicted", "ratio", "levels", "tasks/w"]
+    columns += ["uploads"]
     columns += ["signals", "failed", "(pred)", "respawn", "max err", "loss"]
     table = []
     notes = set()
@@ -344,6 +372,7 @@ def _print_table(
             [
                 run_.scheme.label,
                 number(summary["mean_latency"]),
+                number(summary["model_mean_latency"]),
                 number(summary["p95_latency"]),
                 number(predicted) + mark,
                 number(ratio, 3),
@@ -360,9 +389,10 @@ def _print_table(
         )
     print_table(columns, table, left=(0, 5), rule=True)
     print(
-        "latencies in model time units over finished iterations (predicted: E[T | T < inf]); "
-        "levels: level:count;\n(pred): failures the theory expects; max err: ‖decoded − true "
-        "gradient‖ / Σ_j ‖g_j‖; loss: final / initial least-squares loss"
+        "latencies in model time units over finished iterations; model: the model's latency "
+        "of the same task times;\npredicted: E[T | T < inf]; levels: level:count; (pred): "
+        "failures the theory expects;\nmax err: ‖decoded − true gradient‖ / Σ_j ‖g_j‖; loss: "
+        "final / initial least-squares loss"
     )
     for note in sorted(notes):
         print(note)
