@@ -119,7 +119,7 @@ def test_requested_messages_decode_exactly(problem, scheme):
 @pytest.mark.parametrize("fast", [(0, 2), (2, 0), (1, 3)])
 def test_plain_sums_of_tasks_after_the_first_decode_exactly(problem, fast):
     """Two fast workers two apart cover the cycle: one of them is asked for a sum of tasks that
-    does not start at its first, answered from two running sums; the gradient is exact."""
+    does not start at its first; the gradient is exact."""
     times = np.full((N, S_MAX + 1), 40.0)
     times[list(fast)] = [1.0, 1.0, 1.0]
     times[fast[1]] *= 1.5  # the second arrives later: the first worker is preferred

@@ -146,9 +146,8 @@ class PlanMessage:
         signals: send a :class:`Signal` after each task.
         eager: ``tasks done → contribution`` to upload unasked right after that task.
         coefficients: ``level → B^(s)[i, W_i[k]]`` for ``k = 0..s``.
-        prepare: the master will ask for messages: build them ahead, after each task (the
-            coded message of level ``s`` after task ``s``; without codes, the running sums of
-            the partials, for the plain sums asked), so that the reply only sends it.
+        prepare: the master will ask for coded messages: build the one of level ``s`` as soon
+            as task ``s`` is done (the reply then only sends it).
     """
 
     key: int
