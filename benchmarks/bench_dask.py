@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_pool import REFERENCE, measure_reference, stratified_mean
+from benchmarks.bench_pool import REFERENCE, measure_reference, stop_delays, stratified_mean
 from gclib import ModelSample, expected_latency
 from gclib.runtime.pool import WorkerPool
 from gclib.runtime.transports import DaskBackend
@@ -100,20 +100,11 @@ def overhead(client) -> None:
 
 def stop_reaction(client) -> None:
     n, unit = WORKERS, 0.01
-    silent = np.ones((n, 3))
-    silent[[2, 5]] = np.inf  # two unresponsive workers, stopped when level 2 is decoded
-    sample = ModelSample.from_task_times(silent)
     empty = [(np.zeros((1, 1)), np.zeros(1))] * n
-    delays = []
     with WorkerPool(
         empty, least_squares_gradient, s_max=2, time_unit=unit, backend=DaskBackend(client)
     ) as pool:
-        for _ in range(STOP_ITERATIONS):
-            result = pool.run_iteration(np.zeros(1), "nested", sample=sample, trace=True)
-            for worker in (2, 5):
-                mine = {e.kind: e.time for e in result.events if e.worker == worker}
-                delays.append((mine["task_abandon"] - mine["stop"]) * unit * 1e3)
-    delays = np.asarray(delays)
+        delays = stop_delays(pool, "nested", STOP_ITERATIONS)
     print(
         f"\nstop reaction, Dask backend, n = {n}, {STOP_ITERATIONS} iterations with 2 "
         f"unresponsive workers: median {np.median(delays):.3f} ms, 95% "

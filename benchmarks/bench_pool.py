@@ -362,21 +362,30 @@ def wake_floor(nested_round: float) -> None:
 STOP_ITERATIONS = 60
 
 
+UNRESPONSIVE = (2, 5)  # two unresponsive workers, stopped when level 2 is decoded
+
+
+def stop_delays(pool: WorkerPool, scheme: str, iterations: int) -> np.ndarray:
+    """Milliseconds from the master's *stop* to the unresponsive workers abandoning their task,
+    on the pool's system clock, over ``iterations`` iterations with 3 unit tasks per worker."""
+    silent = np.ones((pool.n, 3))
+    silent[list(UNRESPONSIVE)] = np.inf
+    sample = ModelSample.from_task_times(silent)
+    delays = []
+    for _ in range(iterations):
+        result = pool.run_iteration(np.zeros(1), scheme, sample=sample, trace=True)
+        for worker in UNRESPONSIVE:
+            mine = {e.kind: e.time for e in result.events if e.worker == worker}
+            delays.append((mine["task_abandon"] - mine["stop"]) * pool.time_unit * 1e3)
+    return np.asarray(delays)
+
+
 def stop_reaction() -> None:
     n, unit = OVERHEAD_WORKERS, 0.01
-    silent = np.ones((n, 3))
-    silent[[2, 5]] = np.inf  # two unresponsive workers, stopped when level 2 is decoded
-    sample = ModelSample.from_task_times(silent)
     print(f"\nstop reaction, n = {n}, {STOP_ITERATIONS} iterations with 2 unresponsive workers")
     with WorkerPool([None] * n, _no_gradient, s_max=2, time_unit=unit) as pool:
         for name, goal in (("nested", "   goal: median <= 0.2 ms"), ("gc:2", "")):
-            delays = []
-            for _ in range(STOP_ITERATIONS):
-                result = pool.run_iteration(np.zeros(1), name, sample=sample, trace=True)
-                for worker in (2, 5):
-                    mine = {e.kind: e.time for e in result.events if e.worker == worker}
-                    delays.append((mine["task_abandon"] - mine["stop"]) * unit * 1e3)
-            delays = np.asarray(delays)
+            delays = stop_delays(pool, name, STOP_ITERATIONS)
             print(
                 f"  {name:<8}median {np.median(delays):.3f} ms, 95% "
                 f"{np.quantile(delays, 0.95):.3f} ms, max {delays.max():.3f} ms{goal}"

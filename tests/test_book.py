@@ -32,6 +32,22 @@ DIRECTIVE_FIGURE_NAME = re.compile(r"^\s*:name:\s*(fig-\S+)\s*$", re.MULTILINE)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".pdf", ".webp"}
 
 
+# headless Chromium, offline: any request that leaves the machine fails at once (port 9 is discard)
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-sync",
+    "--no-first-run",
+    "--proxy-server=http://127.0.0.1:9",
+)
+
+
 # ---------------------------------------------------------------- sources (fast)
 
 
@@ -433,18 +449,7 @@ def test_math_is_typeset_offline_in_a_browser(built_book: Path, tmp_path: Path):
             result = subprocess.run(
                 [
                     chromium,
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-default-apps",
-                    "--disable-extensions",
-                    "--disable-sync",
-                    "--no-first-run",
-                    # Any request that leaves the machine fails at once (port 9 is discard).
-                    "--proxy-server=http://127.0.0.1:9",
+                    *HEADLESS,
                     f"--user-data-dir={tmp_path / 'profile'}",
                     "--virtual-time-budget=15000",
                     "--dump-dom",
@@ -579,14 +584,7 @@ def _layout(chromium: str, page: Path, profile: Path) -> tuple[dict, dict]:
         result = subprocess.run(
             [
                 chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-extensions",
-                "--no-first-run",
-                "--proxy-server=http://127.0.0.1:9",
+                *HEADLESS,
                 f"--user-data-dir={profile}",
                 "--window-size=1700,1000",
                 "--virtual-time-budget=20000",
