@@ -25,12 +25,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gclib tests benchmarks
-	$(BIN)/ruff format --check gclib tests benchmarks
+	$(BIN)/ruff check gclib tests benchmarks book/_ext book/_tools
+	$(BIN)/ruff format --check gclib tests benchmarks book/_ext book/_tools
 
 format: $(STAMP)
-	$(BIN)/ruff format gclib tests benchmarks
-	$(BIN)/ruff check --fix gclib tests benchmarks
+	$(BIN)/ruff format gclib tests benchmarks book/_ext book/_tools
+	$(BIN)/ruff check --fix gclib tests benchmarks book/_ext book/_tools
 
 test: lint
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q

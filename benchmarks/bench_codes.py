@@ -1,6 +1,6 @@
 """Conditioning and accuracy of decoding for every code family against n.
 
-For each family and ``(n, s)``: the worst condition number of ``B_F`` and the worst relative
+For each family and ``(n, s)``: the worst condition number of ``B_R`` and the worst relative
 decoding error ``‖ĝ − g‖ / ‖g‖`` over seeded responder sets ``F`` of size ``n − s`` (the ``n``
 sets whose stragglers form a cyclic block, evenly spread stragglers, and random sets), with
 Gaussian partial gradients encoded and decoded through the public API. The baseline is Tandon
@@ -46,7 +46,7 @@ def families(n: int, s: int) -> dict[str, gclib.GradientCode | None]:
 
 
 def measure(code: gclib.GradientCode, patterns: np.ndarray, rng: np.random.Generator):
-    """Worst ``cond(B_F)`` and worst relative error of ``decode`` over ``patterns``."""
+    """Worst ``cond(B_R)`` and worst relative error of ``decode`` over ``patterns``."""
     code.residual_tolerance = math.inf  # measure the error instead of refusing to decode
     partials = rng.standard_normal((code.n, DIMENSION))
     messages = {i: code.encode(i, partials) for i in range(code.n)}
@@ -62,7 +62,7 @@ def measure(code: gclib.GradientCode, patterns: np.ndarray, rng: np.random.Gener
 
 def exhaustive(code: gclib.GradientCode, chunk: int = 4096) -> tuple[float, int, int]:
     """Over EVERY responder set of size n − s: worst relative error, number of sets above the
-    threshold, number of sets (decoding vectors by a batched QR solve of ``B_Fᵀ a = 1``)."""
+    threshold, number of sets (decoding vectors by a batched QR solve of ``B_Rᵀ α = 1``)."""
     n, s = code.n, code.s
     partials = np.random.default_rng([SEED, n, s]).standard_normal((n, DIMENSION))
     messages = np.stack([code.encode(i, partials) for i in range(n)])
@@ -103,7 +103,7 @@ def main() -> None:
     names = list(families(10, 1))
     results: dict[tuple[str, int, int], tuple[float, float]] = {}
     header = f"{'n':>3} {'s':>3} | " + " | ".join(f"{name:>17}" for name in names)
-    print("worst relative decoding error (worst cond(B_F)) over sampled responder sets")
+    print("worst relative decoding error (worst cond(B_R)) over sampled responder sets")
     print(header)
     print("-" * len(header))
     for n in SIZES:
@@ -126,7 +126,7 @@ def main() -> None:
     ]
     print(
         f"\nuncoded (s = 0): worst error {max(e for _, e in uncoded):.1e}, "
-        f"cond(B_F) = {max(c for c, _ in uncoded):.0f}, for n up to {SIZES[-1]}"
+        f"cond(B_R) = {max(c for c, _ in uncoded):.0f}, for n up to {SIZES[-1]}"
     )
 
     print(f"\nlargest n with every tested s decoding below {THRESHOLD:g} (and failing cases)")

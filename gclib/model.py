@@ -21,6 +21,15 @@ from gclib._verify import ArgumentTypeError, check_integer, check_probability, c
 
 __all__ = ["RuntimeModel", "ModelSample", "WorkerGroup"]
 
+# Every time of the model stays in floating-point range with room to spare and above the absolute
+# tolerance (1e-12) of the quantile search: the mean task time a + 1/μ lies in this range (any
+# time unit a task takes a moderate number of), the communication costs below its top, and a
+# finite slowdown is at most _MAX_SLOWDOWN, beyond which a straggler's times swallow the others'
+# in double precision (and the latency's quantiles span more orders of magnitude than a root
+# search covers).
+_TIME_RANGE = (1e-6, 1e100)
+_MAX_SLOWDOWN = 1e15
+
 
 @dataclass(frozen=True)
 class WorkerGroup:
@@ -80,12 +89,15 @@ class RuntimeModel:
 
     Args:
         shift: ``a ≥ 0``, the deterministic part of a task's duration.
-        rate: ``μ > 0``, the rate of the exponential part (``inf``: deterministic tasks).
+        rate: ``μ > 0``, the rate of the exponential part (``inf``: deterministic tasks); the
+            mean task time ``a + 1/μ`` must lie in ``[1e-6, 1e100]``.
         straggler_prob: ``p``, the probability that a worker straggles in an iteration.
-        slowdown: ``κ ≥ 1``, a straggler's slowdown factor (``math.inf``: unresponsive).
+        slowdown: ``κ ≥ 1``, a straggler's slowdown factor, at most ``1e15`` (``math.inf``:
+            unresponsive).
         stragglers: ``σ``, a fixed number of stragglers per iteration instead of ``p``.
         crash_prob: probability that a worker's process crashes in an iteration.
-        upload_cost: the time one gradient-sized upload occupies a link.
+        upload_cost: the time one gradient-sized upload occupies a link (at most ``1e100``, as
+            ``signal_cost``).
         signal_cost: the one-way time of a control message: a progress signal to the master, a
             request or a stop to a worker.
         shared_link: the master receives over one link, one upload at a time (``k`` uploads sent
@@ -122,8 +134,20 @@ class RuntimeModel:
                 "Arguments 'shift' and 'rate' must give tasks of positive duration: "
                 "shift = 0 needs a finite rate."
             )
+        if not _TIME_RANGE[0] <= shift + 1.0 / rate <= _TIME_RANGE[1]:
+            raise ValueError(
+                "Arguments 'shift' and 'rate' must give a mean task time shift + 1/rate in "
+                f"[{_TIME_RANGE[0]:g}, {_TIME_RANGE[1]:g}], not {shift + 1.0 / rate:g}: "
+                "choose a time unit of which a task takes a moderate number."
+            )
         straggler_prob = check_probability(straggler_prob, "straggler_prob")
         slowdown = check_real(slowdown, "slowdown", low=1.0, allow_inf=True)
+        if _MAX_SLOWDOWN < slowdown < math.inf:
+            raise ValueError(
+                f"Argument 'slowdown' must be at most {_MAX_SLOWDOWN:g} or inf, not {slowdown:g}: "
+                "a straggler's task times would lie beyond what double precision adds to the "
+                "others'; use 'slowdown' inf for unresponsive workers."
+            )
         if stragglers is not None:
             stragglers = check_integer(stragglers, "stragglers", 0)
             if straggler_prob != 0.0:
@@ -135,6 +159,12 @@ class RuntimeModel:
         crash_prob = check_probability(crash_prob, "crash_prob")
         upload_cost = check_real(upload_cost, "upload_cost", low=0.0)
         signal_cost = check_real(signal_cost, "signal_cost", low=0.0)
+        for name, cost in (("upload_cost", upload_cost), ("signal_cost", signal_cost)):
+            if cost > _TIME_RANGE[1]:
+                raise ValueError(
+                    f"Argument {name!r} must be at most {_TIME_RANGE[1]:g}, not {cost:g}: "
+                    "latencies add several of them."
+                )
         if not isinstance(shared_link, bool | np.bool_):
             raise ArgumentTypeError(f"Argument 'shared_link' must be a bool, not {shared_link!r}.")
         for name, value in [
@@ -215,7 +245,8 @@ class RuntimeModel:
             # k·a·f counts as reached despite rounding in t / f
             done = x >= -1e-12 * np.maximum(1.0, m * self.shift)
             return done.astype(float), (~done).astype(float)
-        y = self.rate * np.maximum(x, 0.0)
+        with np.errstate(over="ignore"):  # μ x beyond the floats: the task is surely done
+            y = self.rate * np.maximum(x, 0.0)
         m = np.broadcast_to(m, shape)
         return special.gammainc(m, y), special.gammaincc(m, y)
 

@@ -224,9 +224,20 @@ def test_config_executes_every_chapter_strictly():
 # ---------------------------------------------------------------- the build (slow)
 
 
+# The HTML folder of a book already built with the command of ``built_book`` (e.g.
+# ``jupyter-book build book --all --warningiserror --nitpick --keep-going --path-output DIR``,
+# then DIR/_build/html): the tests of the build check it instead of building the book again.
+BUILT_BOOK_VARIABLE = "GCLIB_BUILT_BOOK"
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the book from scratch into a temporary folder; the HTML folder."""
+    if os.environ.get(BUILT_BOOK_VARIABLE):
+        html = Path(os.environ[BUILT_BOOK_VARIABLE]).resolve()
+        if not (html / "index.html").is_file():
+            pytest.fail(f"{BUILT_BOOK_VARIABLE}={html} holds no built book (index.html)")
+        return html
     output = tmp_path_factory.mktemp("book")
     executable = Path(sys.executable).parent / "jupyter-book"
     command = [str(executable) if executable.exists() else "jupyter-book"]
@@ -252,6 +263,7 @@ class _PageParser(HTMLParser):
         self.inline_scripts: list[str] = []
         self.links: list[tuple[str, str]] = []
         self.images: list[str] = []
+        self.image_alts: list[tuple[str, str | None]] = []  # (src, alt) of every <img>
         self.styles: list[str] = []
         self.figures: dict[str, list[str]] = {}
         self.anchors: list[str] = []
@@ -276,6 +288,8 @@ class _PageParser(HTMLParser):
         elif tag in ("img", "iframe", "source", "video", "audio", "embed"):
             if attributes.get("src"):
                 self.images.append(attributes["src"])
+            if tag == "img":
+                self.image_alts.append((attributes.get("src", ""), dict(attrs).get("alt")))
             for figure in self._figure_stack:
                 if figure is not None and tag == "img":
                     self.figures[figure].append(attributes.get("src", ""))
@@ -354,6 +368,35 @@ def test_every_named_figure_is_rendered_and_linked(built_book: Path):
             href.split("#")[-1] == name for parser in pages.values() for href in parser.anchors
         )
         assert linked, f"no page links to figure {name!r}"
+
+
+def _names_a_file(alt: str, src: str) -> bool:
+    """Whether an image's alt text is a file name or path (Sphinx's default: the image's URI)."""
+    text = alt.strip()
+    name = Path(unquote(urlsplit(src).path)).name
+    return bool(text) and (
+        text == src or Path(text).name == name or Path(text).suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(BUILD_TIMEOUT + 120)
+def test_images_have_alternative_text(built_book: Path):
+    """Every image carries an alt text, and none is a file name: a figure's image is described
+    by the first sentence of its caption (``_ext/gclib_book.py``)."""
+    pages = _pages(built_book)
+    problems = []
+    for page, parser in pages.items():
+        for src, alt in parser.image_alts:
+            if alt is None:
+                problems.append(f"{page.name}: <img src={src!r}> has no alt attribute")
+            elif _names_a_file(alt, src):
+                problems.append(f"{page.name}: <img src={src!r}> has the alt text {alt!r}")
+    for name, source in _all_figure_names().items():
+        page = built_book / f"{source.stem}.html"
+        if not any(alt and alt.strip() for _, alt in pages[page].image_alts):
+            problems.append(f"{page.name}: no image has an alt text (figure {name!r})")
+    assert not problems, "images need a meaningful alt text:\n" + "\n".join(problems)
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 from _processes import children, running
+from scipy import special
 
 from gclib import RuntimeModel
 from gclib.cli.main import main
@@ -109,13 +111,21 @@ def test_crashes_and_unresponsive_workers_are_counted(capsys):
         "1",
     )
     uncoded, nested = schemes["uncoded"], schemes["nested"]
-    # P(uncoded finishes) = 0.9^5 · 0.8^5 ≈ 0.19 per iteration: failures, and crashed workers
-    assert uncoded["predicted_failure_probability"] == pytest.approx(1 - 0.9**5 * 0.8**5)
-    # nested (s_max = 2) fails when more than 2 of 5 workers are silent, each with 1 - 0.9·0.8
-    silent = 1 - 0.9 * 0.8
-    assert nested["predicted_failure_probability"] == pytest.approx(
-        sum(math.comb(5, k) * silent**k * (1 - silent) ** (5 - k) for k in range(3, 6))
-    )
+    # an iteration fails unless it finishes by the deadline 10. A worker answers with
+    # probability 0.9 · 0.8 and then has k tasks (1 + Exp(1) each) done by t with probability
+    # P(k + Gamma(k, 1) ≤ t). Uncoded needs every worker's first task: about 0.19 per iteration
+    responsive = 0.9 * 0.8
+    done = [responsive * special.gammainc(k, 10 - k) for k in (1, 2, 3)]  # P(N(10) ≥ k)
+    assert uncoded["predicted_failure_probability"] == pytest.approx(1 - done[0] ** 5, rel=1e-9)
+    # nested (levels 0..2) finishes when, for some s, n - s workers have s + 1 tasks done: summed
+    # here over the task counts N_i(10) ∈ {0, 1, 2, 3} of the 5 workers
+    at_least = [1.0, *done, 0.0]
+    exactly = [at_least[k] - at_least[k + 1] for k in range(4)]
+    finish = 0.0
+    for counts in itertools.product(range(4), repeat=5):
+        if any(sum(c >= s + 1 for c in counts) >= 5 - s for s in range(3)):
+            finish += math.prod(exactly[c] for c in counts)
+    assert nested["predicted_failure_probability"] == pytest.approx(1 - finish, rel=1e-9)
     assert uncoded["failed"] > 0 and uncoded["respawns"] > 0
     assert nested["respawns"] > 0
     for entry in (uncoded, nested):

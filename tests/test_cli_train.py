@@ -152,7 +152,7 @@ def test_table_output(capsys):
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "model time units" in text and "measured seconds" in text
-    assert "nested" in text and "ignore:1" in text and "summary" in text
+    assert "nested" in text and "ignore(1)" in text and "summary" in text
     rows = [line.split() for line in text.splitlines() if line.split()[:1] == ["3"]]
     assert len(rows) == 2  # the last iteration of each scheme
 

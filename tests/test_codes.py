@@ -51,11 +51,11 @@ def check_every_responder_set(code: gclib.GradientCode, rng: np.random.Generator
     partials = rng.standard_normal((n, 3))
     messages = {i: code.encode(i, partials) for i in range(n)}
     patterns = np.array(list(itertools.combinations(range(n), n - s)))
-    # a_Fᵀ B_F = 1ᵀ for all sets at once (independent of the decoder: a least-squares solve)
+    # α_Rᵀ B_R = 1ᵀ for all sets at once (independent of the decoder: a least-squares solve)
     rows = code.B[patterns]
     solutions = np.linalg.pinv(np.swapaxes(rows, 1, 2)) @ np.ones(n)
     spans = np.einsum("mk,mkn->mn", solutions, rows)
-    assert np.abs(spans - 1.0).max() < 1e-9, f"{code!r}: 1 not in the row span of some B_F"
+    assert np.abs(spans - 1.0).max() < 1e-9, f"{code!r}: 1 not in the row span of some B_R"
     baseline = getattr(code, "construction", None) == "gaussian"
     tolerance = BASELINE_TOLERANCE if baseline else TOLERANCE
     for responders in patterns:
@@ -227,7 +227,7 @@ def test_codes_are_reproducible() -> None:
 
 
 def test_auto_is_no_worse_than_baseline_on_the_hardest_sets() -> None:
-    """Contiguous straggler blocks: the default keeps cond(B_F) far below the baseline's."""
+    """Contiguous straggler blocks: the default keeps cond(B_R) far below the baseline's."""
     n, s = 24, 6
     auto = CyclicRepetitionCode(n, s)
     baseline = CyclicRepetitionCode(n, s, seed=0, construction="gaussian")

@@ -22,8 +22,14 @@ from scipy import special
 
 import gclib
 from gclib import RuntimeModel
+from gclib.analysis import activity as activity_module
+from gclib.analysis import dynamic_program
 from gclib.analysis import latency as latency_module
-from gclib.analysis.dynamic_program import _condition_keep, _dynamic_program
+from gclib.analysis.dynamic_program import (
+    _condition_keep,
+    _dynamic_program,
+    _held_dynamic_program,
+)
 from gclib.analysis.problem import _problem
 from gclib.analysis.quadrature import (
     _KINK_ORDERS,
@@ -33,7 +39,9 @@ from gclib.analysis.quadrature import (
     _tail_bound,
     _time_scale,
     _upper_limit,
+    theory_work,
 )
+from gclib.schemes.parse import parse_scheme
 
 REFERENCE = RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
 ROUNDING = 1e-12
@@ -163,6 +171,68 @@ def test_arbitrary_filters_match_dense_oracle(model):
     value, bound = _dynamic_program(model, groups, t, K, keep, discarded=True)
     assert np.allclose(value, dense_filtered(model, n, t, K, keep), rtol=0, atol=ROUNDING)
     assert np.all(bound < 1e-100)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        RuntimeModel(0.5, 1.5, straggler_prob=0.3, slowdown=3.0, crash_prob=0.05),
+        RuntimeModel(1.0, 2.0, stragglers=3, slowdown=5.0),
+    ],
+)
+def test_held_program_matches_the_dense_oracle_filter_by_filter(model):
+    """Every held count ``j`` and every trigger of the forward–backward program against the
+    oracle run on the filter it stands for: ``held`` on the steps ``1 … j`` and ``free`` after
+    (a trigger: its own filter at its step in between)."""
+    n, K = 9, 4
+    rng = np.random.default_rng(5)
+    held = rng.random((K, n + 1)) < 0.8
+    free = rng.random((K, n + 1)) < 0.8
+    held[:, :4] = held[:, :1]  # constant on C ≤ 3, i.e. D ≥ 6: merged
+    free[:, :4] = free[:, :1]
+    triggers = [(2, free[1] & (np.arange(n + 1) == 6)), (4, rng.random(n + 1) < 0.6)]
+    t = np.array([0.5, 1.0, 2.5, 4.0, 7.0, 12.0])
+    loads, hits = _held_dynamic_program(model, model.worker_groups(n), t, K, held, free, triggers)
+    filters = [np.concatenate([held[:j], free[j:]]) for j in range(K)]
+    filters += [np.concatenate([held[: m - 1], keep[None], free[m:]]) for m, keep in triggers]
+    exact = dense_filtered(model, n, t, K, np.stack(filters))
+    assert np.allclose(np.hstack([loads, hits]), exact, rtol=0, atol=ROUNDING)
+    assert loads.min() < 0.9 and hits.max() > 1e-3  # the filters really cut
+
+
+@pytest.mark.parametrize(
+    ("n", "name", "s_max", "model"),
+    [
+        (40, "nested", 39, REFERENCE),
+        (30, "gc:29", 29, RuntimeModel(1.0, 1.0, stragglers=6, slowdown=4.0, upload_cost=0.5)),
+        (
+            60,
+            "nested",
+            20,
+            RuntimeModel(0.5, 2.0, straggler_prob=0.1, slowdown=3.0, signal_cost=0.4),
+        ),
+        (12, "gc:5", 5, RuntimeModel(1.0, 1e4, straggler_prob=0.2, slowdown=8.0)),
+        (20, "nested", 19, RuntimeModel(1.0, math.inf, straggler_prob=0.2, slowdown=8.0)),
+    ],
+)
+def test_work_estimate_matches_the_work_the_programs_count(n, name, s_max, model):
+    """The run-time estimate of the command line counts the steps, states and quadrature points
+    up front; the programs count what they do (no clock)."""
+    for cache in (
+        activity_module._activity,
+        activity_module._task_integrals,
+        latency_module._raw_mean,
+        dynamic_program._never_bounded,
+        dynamic_program._never_probability,
+    ):
+        cache.cache_clear()
+    scheme = parse_scheme(name, s_max=s_max)
+    before = dict(dynamic_program.WORK)
+    gclib.latency_summary(n, scheme, model)
+    latency, activity, _ = theory_work(n, scheme, model)
+    for index, unit in enumerate(("kernels", "products")):
+        done = dynamic_program.WORK[unit] - before[unit]
+        assert 1 / 3 < (latency[index] + activity[index]) / done < 3, (unit, latency, activity)
 
 
 # ------------------------------------------------------------------------ E[T] vs oracle

@@ -210,12 +210,57 @@ def test_save_figure_can_close_the_figure(tmp_path):
 
 
 def test_new_figure_sizes_and_validation():
-    fig, axes = new_figure(2, 3, width=9, height=5, sharex=True)
+    fig, axes = new_figure(2, 3, width=6, height=5, sharex=True)
     assert axes.shape == (2, 3)
-    assert tuple(fig.get_size_inches()) == (9, 5)
+    assert tuple(fig.get_size_inches()) == (6, 5)
+    # a wider figure is scaled down to the widest of the style, its height less
+    fig, _ = new_figure(1, 2, width=13.6, height=4)
+    assert tuple(fig.get_size_inches()) == pytest.approx((6.8, 4 * 0.5**0.5))
     for bad in ({"nrows": 0}, {"ncols": 1.5}, {"width": -1}, {"height": 0}, {"width": 1e3}):
         with pytest.raises(ValueError, match="Argument"):
             new_figure(**bad)
+
+
+def test_a_legend_below_takes_more_rows_rather_than_outgrow_the_figure():
+    fig, axes = new_figure(1, 2, width=13.6, height=4)
+    for k in range(6):
+        axes[0].plot([0, 1], [k, k], label=f"a rather long legend entry number {k}")
+    _plotting.place_legend(axes[0], "below")
+    (legend,) = fig.legends
+    fig.canvas.draw()
+    assert legend.get_window_extent().width <= fig.bbox.width
+    assert legend._ncols < 4
+    plt.close(fig)
+
+
+def test_point_labels_keep_clear_of_markers_lines_and_each_other():
+    from gclib.plotting.latency import plot_latency_against_uploads, plot_level_sets
+
+    fig, (left, right) = new_figure(1, 2)
+    # GC(1) and GC(2) nearly on top of each other, as in the book at p = 0.05
+    points = {"uncoded": (1.0, 9.1), "gc:1": (0.9, 7.6), "gc:2": (0.8, 7.65),
+              "gc:3": (0.7, 8.8), "gc:4": (0.6, 10.2), "nested": (0.93, 5.0),
+              "cover": (0.67, 3.7), "streaming": (1.42, 3.7)}  # fmt: skip
+    plot_latency_against_uploads(left, points, bound=3.7)
+    left.set_xlim(0, 2.0)  # after the labels: they are placed when the figure is drawn
+    best = [((1,), 7.6), ((0, 2), 5.7), ((0, 1, 3), 5.2), ((0, 1, 2, 3), 5.05)]
+    best += [((0, 1, 2, 3, 4), 5.05)]
+    plot_level_sets(right, best)
+    right.axhline(4.86, linestyle=":")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in (left, right):
+        boxes = [text.get_window_extent(renderer) for text in ax.texts]
+        assert len(boxes) == len(ax.texts) > 0
+        for a, b in itertools.combinations(boxes, 2):
+            assert not a.overlaps(b)
+        for line in ax.get_lines():
+            centres = line.get_transform().transform(line.get_xydata())
+            for box in boxes:
+                inside = (box.x0 < centres[:, 0]) & (centres[:, 0] < box.x1)
+                inside &= (box.y0 < centres[:, 1]) & (centres[:, 1] < box.y1)
+                assert not inside.any()
+    plt.close(fig)
 
 
 def test_plot_series_colours_lines_and_monte_carlo_markers_by_scheme():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -354,6 +355,71 @@ def test_load_uploads_signals_levels_against_monte_carlo(n, levels, model):
         assert abs(prob - observed) <= 5 * math.sqrt(max(prob * (1 - prob), 1e-5) / level.size)
 
 
+# nearly deterministic tasks: a task's exponential part narrow against its shift or against
+# another slowdown's times, which the quadrature must still see
+NARROW_CASES = [
+    (10, [1], RuntimeModel(1.0, 1e4, straggler_prob=0.2, slowdown=8.0)),
+    (10, [0, 1, 2, 3, 4], RuntimeModel(1.0, 1e4, straggler_prob=0.2, slowdown=8.0)),
+    (10, [0, 1, 2, 3, 4], RuntimeModel(1.0, 1e8, straggler_prob=0.2, slowdown=8.0)),
+    (10, [1], RuntimeModel(1e6, 1.0, straggler_prob=0.2, slowdown=8.0)),
+    (10, [0, 1, 2, 3, 4], RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=1e6)),
+    (8, [2], RuntimeModel(1.0, 1e2, straggler_prob=0.3, slowdown=2.0, upload_cost=0.5)),
+    (8, [0, 1, 3], RuntimeModel(1.0, 1e8, stragglers=2, slowdown=2.0, signal_cost=1.0)),
+]
+
+
+@pytest.mark.parametrize(("n", "levels", "model"), NARROW_CASES)
+def test_nearly_deterministic_load_against_monte_carlo(n, levels, model):
+    kind = "nested" if len(levels) > 1 else "gc"
+    tasks, uploads, _, level = sampled_activity(model, n, levels, kind, 100_000, seed=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = gclib.latency_summary(n, levels, model)
+    for exact, sample in (
+        (summary.tasks_per_worker, tasks),
+        (summary.uploads_per_iteration, uploads),
+    ):
+        # the quadrature's relative tolerance (1e-9) where the sample does not vary at all
+        stderr = float(np.std(sample, ddof=1)) / math.sqrt(sample.size)
+        assert abs(exact - float(np.mean(sample))) <= 5 * stderr + 1e-8 * exact
+    for s, prob in summary.level_probabilities.items():
+        observed = np.mean(level == s)
+        assert abs(prob - observed) <= 5 * math.sqrt(max(prob * (1 - prob), 1e-5) / level.size)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        RuntimeModel(1.0, rate, straggler_prob=0.2, slowdown=8.0)
+        for rate in (1.0, 1e2, 1e4, 1e8, 1e308)
+    ]
+    + [
+        RuntimeModel(1e6, 1.0, straggler_prob=0.2, slowdown=8.0),
+        RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=1e6),
+        RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0, upload_cost=1e100),
+    ],
+)
+def test_uncoded_load_is_one_task_and_one_upload_per_worker(model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gclib.expected_tasks_per_worker(10, [0], model) == pytest.approx(1.0, abs=1e-9)
+        assert gclib.expected_uploads(10, [0], model) == pytest.approx(10.0, abs=1e-8)
+
+
+def test_far_narrower_tasks_than_doubles_resolve_have_their_limit_load():
+    """At μ = 1e308 the exponential parts are below the shift's last bit; the load is that of
+    every large μ (the events keep their order), here that of μ = 1e8."""
+    levels = [0, 1, 2, 3, 4]
+    fine = RuntimeModel(1.0, 1e8, straggler_prob=0.2, slowdown=8.0, signal_cost=1.0)
+    finest = RuntimeModel(1.0, 1e308, straggler_prob=0.2, slowdown=8.0, signal_cost=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = gclib.latency_summary(10, levels, fine), gclib.latency_summary(10, levels, finest)
+    assert b.tasks_per_worker == pytest.approx(a.tasks_per_worker, rel=1e-9)
+    assert b.uploads_per_iteration == pytest.approx(a.uploads_per_iteration, rel=1e-9)
+    assert b.expected_latency == pytest.approx(a.expected_latency, rel=1e-6)
+
+
 def test_eager_load_without_stragglers_is_the_full_window():
     model = RuntimeModel(1.0, 1.0)
     assert gclib.expected_tasks_per_worker(6, [3], model) <= 4.0
@@ -386,3 +452,12 @@ def test_invalid_arguments_raise_value_error():
         gclib.deterministic_latency(5, [0], 6)
     with pytest.raises(ValueError, match="'levels'"):
         gclib.deterministic_latency(5, [7], 1)
+    # times beyond double precision: refused, with what to use instead
+    with pytest.raises(ValueError, match="'slowdown' inf for unresponsive"):
+        RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=1e308)
+    with pytest.raises(ValueError, match="mean task time"):
+        RuntimeModel(1e308, 1.0)
+    with pytest.raises(ValueError, match="mean task time"):
+        RuntimeModel(1.0, 1e-308)
+    with pytest.raises(ValueError, match="'signal_cost' must be at most"):
+        RuntimeModel(1.0, 1.0, signal_cost=1e308)

@@ -21,7 +21,13 @@ from gclib.analysis.latency import (
 )
 from gclib.analysis.levelsets import LevelSetChoice, best_level_set, best_level_sets
 from gclib.analysis.monte_carlo import MonteCarloSummary, monte_carlo
-from gclib.analysis.prediction import Prediction, has_exact_mean, has_exact_theory, predict
+from gclib.analysis.prediction import (
+    Prediction,
+    has_exact_mean,
+    has_exact_theory,
+    predict,
+    predict_within,
+)
 from gclib.analysis.simulate import SchemeSimulation, simulate, simulate_sample
 from gclib.analysis.summary import LatencySummary, latency_summary
 
@@ -43,6 +49,7 @@ __all__ = [
     "has_exact_theory",
     "has_exact_mean",
     "predict",
+    "predict_within",
     "Prediction",
     "simulate",
     "simulate_sample",

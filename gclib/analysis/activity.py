@@ -10,13 +10,17 @@ Computation load and communication. A worker computes tasks until the master sto
 where ``δ = T_stop − T`` (see below). Given ``F_{i,k} = t`` the other workers are unaffected, and
 worker ``i`` has finished ``j`` tasks at ``t − δ`` with a probability that follows from
 ``Γ_j / Γ_k ~ Beta(j, k − j)`` for the gamma parts of its task times; so the integrand is a mixture
-of dynamic programs in which worker ``i`` is held at ``j`` tasks. The level the nested master picks
-is ``s`` exactly when some worker's ``(s+1)``-th task completes the condition of level ``s`` while
-no condition held before:
+of dynamic programs in which worker ``i`` is held at ``j`` tasks, every ``j`` from one
+forward–backward pass (:func:`~gclib.analysis.dynamic_program._held_dynamic_program`). The level
+the nested master picks is ``s`` exactly when some worker's ``(s+1)``-th task completes the
+condition of level ``s`` while no condition held before:
 ``P(level = s) = Σ_i ∫ dens_{F_{i,s+1}}(t) · P(C'_{s+1}(t) = n − s − 1, no condition holds at t |
 N_i(t) = s) dt`` (``C'`` counts the other workers). Both are one-dimensional integrals computed
-with the same quadrature. With deterministic tasks the workers' progress is a function of their
-slowdowns alone and these quantities are sums over the slowdown patterns.
+with the same quadrature, whose breakpoints follow every density however narrow
+(:func:`_activity_edges`); where the exponential parts are too narrow for double precision
+next to the shift, a smaller rate gives the same values (:func:`_resolved_model`). With
+deterministic tasks the workers' progress is a function of their slowdowns alone and these
+quantities are sums over the slowdown patterns (simultaneous completions count as reached).
 """
 
 from __future__ import annotations
@@ -30,14 +34,22 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from gclib.analysis.dynamic_program import _condition_keep, _dynamic_program
+from gclib.analysis.dynamic_program import _held_dynamic_program
 from gclib.analysis.problem import _check_n, _Problem, _problem
 from gclib.analysis.quadrature import _integrate
 from gclib.model import RuntimeModel, WorkerGroup
 from gclib.schemes.parse import Scheme
 
-
 # ---------------------------------------------------------------- load, levels, communication
+# the quadrature keeps a relative accuracy of about 1e-11 up to this ratio a μ of a task's shift
+# to its exponential part (t / f − k a loses about 1e-16 · k a · μ of the part's width) and 1e-9
+# up to the largest; beyond, a smaller rate gives the same activity (_resolved_model)
+_RESOLVED_SPREAD = 1e6
+_LARGEST_SPREAD = 1e8
+# a density's bulk narrower than 1/_NARROW of a quadrature piece gets breakpoints of its own
+_NARROW = 0.25
+
+
 @dataclass(frozen=True)
 class _Activity:
     tasks_per_worker: float
@@ -69,7 +81,7 @@ def _held_progress(
     at_least[k] = 0.0
     for j in range(1, k):
         x = u / factor - j * model.shift
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.clip(np.where(z > 0, x / z, 1.0), 0.0, 1.0)
         at_least[j] = special.betainc(j, k - j, ratio)
     return at_least[:-1] - at_least[1:]
@@ -104,23 +116,92 @@ def _requested_uploads(problem: _Problem) -> np.ndarray:
     return problem.scheme.requested_uploads(problem.n, levels, known).astype(float)
 
 
+def _finite(problem: _Problem) -> list[float]:
+    return sorted({f for g in problem.groups for f in g.factors if math.isfinite(f)})
+
+
+def _nominal_gap(factors: Sequence[float], shift: float, tasks: int, delta: float) -> float:
+    """The least nonzero ``|x − y|`` and ``|x − y − δ|`` over the nominal completion times
+    ``x, y ∈ {k a f}`` (and ``δ`` itself): how close two events that the load compares can be
+    when the exponential parts vanish (``inf`` if none is nonzero)."""
+    times = np.unique(np.concatenate([f * shift * np.arange(1, tasks + 1) for f in factors]))
+    gaps = [np.diff(times), [delta]]
+    if delta > 0.0:  # the nearest y on either side of each x − δ
+        at = np.searchsorted(times, times - delta)
+        for side in (np.minimum(at, times.size - 1), np.maximum(at - 1, 0)):
+            gaps.append(times - delta - times[side])
+    every = np.abs(np.concatenate(gaps))
+    every = every[every > 0.0]
+    return float(every.min()) if every.size else math.inf
+
+
+def _resolved_model(problem: _Problem) -> RuntimeModel:
+    """The model whose activity the quadrature computes: ``problem.model``, or the same model
+    with a smaller rate where ``a μ`` is too large for double precision (see
+    :data:`_RESOLVED_SPREAD`).
+
+    Write ``F_{i,k} = f_i k a + f_i G_{i,k} / μ`` with ``G_{i,k} ~ Gamma(k, 1)``. The load, the
+    uploads and the level only depend on the order of the events ``F_{i,k}`` and ``F_{j,l} + δ``.
+    Two events with the same nominal part ``k a f`` are ordered by ``f G`` whatever ``μ``; two
+    whose nominal parts differ by ``g ≥ gap`` (:func:`_nominal_gap`) are ordered by them as long
+    as every ``f_i G_{i,K} / μ < gap``. So the activity at ``μ`` and at any ``μ' ≤ μ`` agree but
+    on an event of probability at most ``n · Q(K, gap μ' / f_max)``, which ``μ'`` makes below
+    ``1e-18``: the answer moves by less than ``1e-18`` times its largest possible value.
+    """
+    model, K = problem.model, problem.max_tasks
+    a, mu = model.shift, model.rate
+    factors = _finite(problem)
+    if a * mu <= _RESOLVED_SPREAD or not factors:
+        return model
+    gap = _nominal_gap(factors, a, K, problem.stop_offset)
+    needed = factors[-1] * special.gammainccinv(K, 1e-18 / problem.n) / gap
+    rate = min(mu, max(needed, _RESOLVED_SPREAD / a))
+    if a * rate > _LARGEST_SPREAD:
+        raise ValueError(
+            f"Argument 'rate' must be at most {_LARGEST_SPREAD / a:.3g} or inf for the exact load "
+            f"and uploads of this model, not {mu:g}: with shift {a:g}, task completions {gap:.3g} "
+            "apart must be ordered, finer than double precision resolves (inf: deterministic "
+            "tasks; Monte Carlo estimates the load at any rate)."
+        )
+    return RuntimeModel(
+        a,
+        rate,
+        straggler_prob=model.straggler_prob,
+        slowdown=model.slowdown,
+        stragglers=model.stragglers,
+        crash_prob=model.crash_prob,
+        upload_cost=model.upload_cost,
+        signal_cost=model.signal_cost,
+        shared_link=model.shared_link,
+    )
+
+
 def _activity_continuous(problem: _Problem) -> _Activity:
-    n, K, model = problem.n, problem.max_tasks, problem.model
-    scheme = problem.scheme
-    delta = problem.stop_offset
-    groups = problem.groups
-    conditions = problem.conditions
-    # filters: worker i held at j tasks (load) and the trigger of each condition (levels)
-    load_keep = np.stack([_condition_keep(problem, n - 1, j) for j in range(K)])
-    trigger_keep = []
-    for _, m, need in conditions:
-        keep = _condition_keep(problem, n - 1, m - 1)
-        only = np.zeros(n, dtype=bool)
-        if 0 <= need - 1 <= n - 1:
-            only[need - 1] = True
-        keep[m - 1] &= only
-        trigger_keep.append(keep)
-    trigger_keep = np.stack(trigger_keep)
+    n, scheme, conditions = problem.n, problem.scheme, problem.conditions
+    done, level_probs = _task_integrals(
+        n, problem.max_tasks, conditions, _resolved_model(problem), problem.stop_offset
+    )
+    tasks = float(np.sum(done))
+    eager_uploads = sum(float(done[k - 1]) for k in scheme.eager_tasks)
+    uploads = eager_uploads + float(np.dot(_requested_uploads(problem), level_probs))
+    signals = tasks if scheme.signals else 0.0
+    levels = tuple((s, float(p)) for (s, _, _), p in zip(conditions, level_probs, strict=True))
+    return _Activity(tasks / n, uploads, signals, levels)
+
+
+@functools.lru_cache(maxsize=64)
+def _task_integrals(
+    n: int,
+    K: int,
+    conditions: tuple[tuple[int, int, int], ...],
+    model: RuntimeModel,
+    delta: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``E[#{i : F_{i,k} ≤ T_stop}]`` for ``k = 1 … K`` and ``P(level = s)`` per condition:
+    what the activity of every scheme with these conditions and stop offset ``δ`` is made of
+    (the nested code and nested-eager share them)."""
+    groups = model.worker_groups(n)
+    held_keep, free_keep, triggers = _activity_filters(n, K, conditions)
     components: list[tuple[int, float, float]] = []  # (group, weight, factor) per block
     for g, group in enumerate(groups):
         for weight, factor in zip(group.weights, group.factors, strict=True):
@@ -133,13 +214,18 @@ def _activity_continuous(problem: _Problem) -> _Activity:
         for g in range(len(groups)):
             others = _reduced_groups(groups, g)
             if delta > 0:
-                held = _dynamic_program(model, others, t - delta, K, load_keep)
-                trig = _dynamic_program(model, others, t, K, trigger_keep)
+                _, trig = _held_dynamic_program(model, others, t, K, held_keep, free_keep, triggers)
+                # before the stop can come nobody has been stopped: those values are not used
+                held = np.ones((t.size, K))
+                started = t - delta >= 0
+                if started.any():
+                    held[started] = _held_dynamic_program(
+                        model, others, t[started] - delta, K, held_keep, free_keep
+                    )[0]
             else:
-                both = _dynamic_program(
-                    model, others, t, K, np.concatenate([load_keep, trigger_keep])
+                held, trig = _held_dynamic_program(
+                    model, others, t, K, held_keep, free_keep, triggers
                 )
-                held, trig = both[:, :K], both[:, K:]
             for c, (group_index, _, factor) in enumerate(components):
                 if group_index != g:
                     continue
@@ -159,31 +245,69 @@ def _activity_continuous(problem: _Problem) -> _Activity:
         return out
 
     if not components:  # no worker ever finishes a task: nothing computed, nothing uploaded
-        return _Activity(0.0, 0.0, 0.0, tuple((s, 0.0) for s, _, _ in conditions))
-    # the densities are negligible beyond every factor's Gamma(K) quantile 1 − 1e-16
-    a, mu = model.shift, model.rate
-    upper = max(f * (K * a + special.gammainccinv(K, 1e-16) / mu) for _, _, f in components)
-    upper += delta
-    # each density starts at k a f: a breakpoint per task count
-    points = [k * a * f for _, _, f in components for k in range(1, K + 1)]
-    points += [p + delta for p in points]
-    edges = np.array(sorted({0.0, upper, *[p for p in points if p < upper]}))
+        return np.zeros(K), np.zeros(len(conditions))
+    edges = _activity_edges(model, sorted({f for _, _, f in components}), K, delta)
     values, _ = _integrate(integrand, edges, abs_tol=1e-11, rel_tol=1e-9)
-    tasks = 0.0
-    eager_uploads = 0.0
+    done = np.zeros(K)
     level_probs = np.zeros(len(conditions))
     for c, (g, weight, _) in enumerate(components):
         share = groups[g].count * weight  # expected number of workers of this kind
-        part = values[c * block : (c + 1) * block]
-        tasks += share * float(np.sum(part[:K]))
-        eager_uploads += share * sum(float(part[k - 1]) for k in scheme.eager_tasks)
-        level_probs += share * part[K:]
-    level_probs = np.clip(level_probs, 0.0, 1.0)
-    requested = _requested_uploads(problem)
-    uploads = eager_uploads + float(np.dot(requested, level_probs))
-    signals = tasks if scheme.signals else 0.0
-    levels = tuple((s, float(p)) for (s, _, _), p in zip(conditions, level_probs, strict=True))
-    return _Activity(tasks / n, uploads, signals, levels)
+        done += share * values[c * block : c * block + K]
+        level_probs += share * values[c * block + K : (c + 1) * block]
+    return done, np.clip(level_probs, 0.0, 1.0)
+
+
+def _activity_filters(
+    n: int, K: int, conditions: tuple[tuple[int, int, int], ...]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+    """The filters over the ``n − 1`` others while worker ``i`` is held at ``j`` tasks (it
+    counts where ``j ≥ m``) and once it does not, and the trigger of each condition: exactly
+    ``need − 1`` others at its step (:func:`_held_dynamic_program`)."""
+    others = np.arange(n)
+    held_keep = np.ones((K, n), dtype=bool)
+    free_keep = np.ones((K, n), dtype=bool)
+    for _, m, need in conditions:
+        held_keep[m - 1] &= others + 1 < need
+        free_keep[m - 1] &= others < need
+    triggers = [(m, free_keep[m - 1] & (others == need - 1)) for _, m, need in conditions]
+    return held_keep, free_keep, triggers
+
+
+def _activity_edges(
+    model: RuntimeModel, factors: Sequence[float], tasks: int, delta: float
+) -> np.ndarray:
+    """The breakpoints of the activity integrals over ``t``.
+
+    Every integrand is at most the density of some ``F_k = f (k a + Γ_k)``, so the integrals end
+    where the last density's bulk ends (its ``1 − 1e-16`` quantile; ``δ`` moves no density).
+    Each density starts at ``k a f`` and the held worker's progress changes at ``k a f + δ``. A
+    density whose bulk (quantiles ``1e-16`` to ``1 − 1e-16``) is narrow against a piece it
+    overlaps, as when the exponential part is small against the shift or against another
+    factor's times, gets breakpoints at the ends and the median of its bulk: the quadrature
+    then sees it, however narrow it is.
+    """
+    a, mu = model.shift, model.rate
+    ks = np.arange(1, tasks + 1, dtype=float)
+    bulk = np.stack(
+        [
+            special.gammaincinv(ks, 1e-16),
+            special.gammaincinv(ks, 0.5),
+            special.gammainccinv(ks, 1e-16),
+        ]
+    )
+    upper = max(f * (tasks * a + bulk[-1, -1] / mu) for f in factors)
+    starts = np.concatenate([f * ks * a for f in factors])
+    base = np.unique(np.concatenate([[0.0, upper], starts, starts + delta]))
+    base = base[base <= upper]
+    added = []
+    for f in factors:
+        for low, middle, high in (f * (ks * a + bulk / mu)).T:
+            first = max(int(np.searchsorted(base, low, side="right")) - 1, 0)
+            last = min(int(np.searchsorted(base, high, side="left")), base.size - 1)
+            widest = float(np.max(np.diff(base[first : last + 1]), initial=0.0))
+            if _NARROW * widest > high - low:
+                added += [low, middle, high]
+    return np.unique(np.concatenate([base, [p for p in added if p < upper]]))
 
 
 def _slowdown_patterns(groups: Sequence[WorkerGroup]):

@@ -240,7 +240,8 @@ def coverage_survival(t: float | np.ndarray, n: int, s_max: int, model: RuntimeM
     Examples:
         >>> import gclib
         >>> from gclib.analysis.coverage import coverage_survival
-        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> model = gclib.RuntimeModel(
+        ...     1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
         >>> float(coverage_survival(1.0, 10, 4, model))
         1.0
     """
@@ -341,7 +342,8 @@ def expected_coverage_time(n: int, s_max: int, model: RuntimeModel) -> tuple[flo
     Examples:
         >>> import gclib
         >>> from gclib.analysis.coverage import expected_coverage_time
-        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> model = gclib.RuntimeModel(
+        ...     1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
         >>> value, error = expected_coverage_time(10, 4, model)
         >>> round(value, 2), error < 1e-8
         (4.86, True)

@@ -53,6 +53,29 @@ _LOG_ZERO = -1e30
 _CHUNK_ELEMENTS = 4_000_000
 
 
+#: the work the programs have done, for the run-time estimates of the command line: binomial
+#: kernel entries built (an exp each) and multiply-adds of the state masses with them
+WORK = {"kernels": 0, "products": 0}
+
+
+def _step_work(sizes: Sequence[int], columns: int) -> tuple[int, int]:
+    """The work of one step at one time point: a kernel per group (``z (z + 1) / 2`` entries)
+    and its product with ``columns`` mass columns of ``prod(sizes)`` states."""
+    return sum(z * (z + 1) // 2 for z in sizes), math.prod(sizes) * sum(sizes) * columns
+
+
+def _count_work(times: int, sizes: Sequence[int], columns: int) -> None:
+    """Count one step of a program over ``times`` time points (:data:`WORK`)."""
+    kernels, products = _step_work(sizes, columns)
+    WORK["kernels"] += times * kernels
+    WORK["products"] += times * products
+
+
+def _state_sizes(counts: Sequence[int], limit: int) -> tuple[int, ...]:
+    """The states of each group: its counts below the merge limit and the merged one."""
+    return tuple(min(c, limit) + 1 for c in counts)
+
+
 # ---------------------------------------------------------------------- task-count probabilities
 def _task_probabilities(
     model: RuntimeModel, factor: float, t: np.ndarray, max_tasks: int
@@ -211,6 +234,7 @@ def _dynamic_program(
         merged = np.zeros((size_t, 1))
         lost = np.zeros((size_t, 1))
         for m, step in enumerate(plan.steps, start=1):
+            _count_work(size_t, sizes, mass.shape[-1])
             # D_{m−1} → D_m, one group after the other
             for axis, (count, (log_h, log_not_h)) in enumerate(
                 zip(counts, logs, strict=True), start=1
@@ -241,6 +265,116 @@ def _dynamic_program(
         result[start : start + chunk] = survive[:, plan.leaf_of]
         lost_all[start : start + chunk] = lost[:, plan.leaf_of]
     return (result, lost_all) if discarded else result
+
+
+def _held_dynamic_program(
+    model: RuntimeModel,
+    groups: Sequence[WorkerGroup],
+    t: np.ndarray,
+    max_tasks: int,
+    held: np.ndarray,
+    free: np.ndarray,
+    triggers: Sequence[tuple[int, np.ndarray]] = (),
+    *,
+    flush: float = _FLUSH,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The filters of the activity, where one further worker is held at ``j`` tasks, for every
+    ``j`` at the cost of two passes.
+
+    ``held[m − 1, c]`` is the filter of step ``m`` while the held worker counts among ``C_m``
+    (``j ≥ m``), ``free[m − 1, c]`` once it does not; each trigger ``(m, keep)`` replaces the
+    filter of step ``m`` by ``keep`` (over ``c``) between ``held`` before and ``free`` after.
+    Returns, of shapes ``(len(t), K)`` and ``(len(t), len(triggers))``, the mass of the paths
+    that pass ``held`` on the steps ``1 … j`` and ``free`` on ``j + 1 … K`` (column ``j``), and
+    of those that pass each trigger.
+
+    Forward–backward. With ``P_m`` the step ``D_{m−1} → D_m`` (merging included) and ``H_m``,
+    ``F_m`` the filters as diagonal masks, column ``j`` is ``β_jᵀ H_j P_j ⋯ H_1 P_1 e_0`` with
+    ``β_K = 1`` and ``β_{m−1} = P_mᵀ F_m β_m``: one backward pass keeps every ``β_m`` (and the
+    kernels) and one forward pass under ``held`` meets them, where :func:`_dynamic_program` would
+    run one filter per ``j``. Masses below ``flush`` are set to 0 on the way (without a bound).
+    """
+    t = np.asarray(t, dtype=float).ravel()
+    K = max_tasks
+    counts = tuple(g.count for g in groups)
+    total = sum(counts)
+    limit = _held_limit(held, free, triggers, total)
+    sizes = _state_sizes(counts, limit) or (1,)
+    grid = sum(
+        np.arange(size).reshape([-1 if a == g else 1 for a in range(len(sizes))])
+        for g, size in enumerate(sizes)
+    ).reshape(-1)
+    states = grid.size
+    beyond = grid >= limit
+    count_of = total - np.minimum(grid, limit)  # C of each state (beyond: that of the merged)
+    merged_at = max(total - limit, 0)
+    masks = [keep[:, count_of] * ~beyond for keep in (held, free)]  # (K, states)
+    merged_keep = [keep[:, merged_at] for keep in (held, free)]  # (K,)
+    hit_masks = [(m, keep[count_of] * ~beyond, keep[merged_at]) for m, keep in triggers]
+    chunk = max(1, 2 * _CHUNK_ELEMENTS // ((K + 1) * (states + sum(z * z for z in sizes))))
+    loads = np.empty((t.size, K))
+    hits = np.empty((t.size, len(triggers)))
+    for start in range(0, t.size, chunk):
+        times = t[start : start + chunk]
+        logs = [_hazard_logs(model, g, times, K) for g in groups]
+        for _ in range(K):
+            _count_work(times.size, sizes, 3)  # kernels once, the two passes and the meeting
+        kernels = [
+            [
+                _binomial_kernels(c, limit, h[m], not_h[m], flush)[0]
+                for c, (h, not_h) in zip(counts, logs, strict=True)
+            ]
+            for m in range(K)
+        ]
+        # backward: β_m over the states, the beyond states holding the merged state's value
+        betas = np.empty((K + 1, times.size, states))
+        beta_merged = np.ones((K + 1, times.size))
+        betas[K] = 1.0
+        for m in range(K, 0, -1):
+            merged = beta_merged[m] * merged_keep[1][m - 1]
+            filtered = np.where(beyond, merged[:, None], betas[m] * masks[1][m - 1])
+            previous = _kernel_step(filtered, sizes, kernels[m - 1], transpose=True)
+            previous[previous < flush] = 0.0
+            betas[m - 1], beta_merged[m - 1] = previous, merged
+        # forward under ``held``, meeting the β on the way
+        mass = np.zeros((times.size, states))
+        mass[:, 0] = 1.0
+        merged = np.zeros(times.size)
+        loads[start : start + chunk, 0] = betas[0][:, 0]
+        for m in range(1, K + 1):
+            moved = _kernel_step(mass, sizes, kernels[m - 1], transpose=False)
+            merged = merged + np.sum(moved * beyond, axis=1)
+            for r, (at, keep, keep_merged) in enumerate(hit_masks):
+                if at == m:
+                    hit = np.sum(moved * keep * betas[m], axis=1)
+                    hits[start : start + chunk, r] = hit + merged * keep_merged * beta_merged[m]
+            if m < K:
+                mass = moved * masks[0][m - 1]
+                mass[mass < flush] = 0.0
+                merged = merged * merged_keep[0][m - 1]
+                passed = np.sum(mass * betas[m], axis=1) + merged * beta_merged[m]
+                loads[start : start + chunk, m] = passed
+    return loads, hits
+
+
+def _held_limit(
+    held: np.ndarray, free: np.ndarray, triggers: Sequence[tuple[int, np.ndarray]], total: int
+) -> int:
+    """The merge limit of :func:`_held_dynamic_program`'s filters."""
+    limits = [_merge_limit(np.stack([held, free]))]
+    limits += [_merge_limit(keep[None, None]) for _, keep in triggers]  # the largest of all
+    return min(max(limits), total + 1)
+
+
+def _kernel_step(
+    mass: np.ndarray, sizes: tuple[int, ...], kernels: Sequence[np.ndarray], transpose: bool
+) -> np.ndarray:
+    """One step ``D_{m−1} → D_m`` of the states ``mass`` (``(T, states)``), group after group
+    (``transpose``: its adjoint)."""
+    shaped = mass.reshape(mass.shape[0], *sizes, 1)
+    for axis, kernel in enumerate(kernels, start=1):
+        shaped = _apply_axis(shaped, axis, kernel.transpose(0, 2, 1) if transpose else kernel)
+    return shaped.reshape(mass.shape)
 
 
 def _condition_keep(problem: _Problem, random_workers: int, held: int | None) -> np.ndarray:

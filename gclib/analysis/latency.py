@@ -71,7 +71,8 @@ def latency_cdf(
 
     Examples:
         >>> import gclib
-        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> model = gclib.RuntimeModel(
+        ...     1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
         >>> float(gclib.latency_cdf(10.0, 10, [0, 1, 2, 3, 4], model)) > 0.5
         True
     """
@@ -158,7 +159,8 @@ def expected_latency(
 
     Examples:
         >>> import gclib
-        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> model = gclib.RuntimeModel(
+        ...     1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
         >>> round(gclib.expected_latency(10, [0, 1, 2, 3, 4], model), 2)
         8.79
     """

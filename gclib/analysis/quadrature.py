@@ -8,6 +8,10 @@ finished its ``K`` tasks nothing changes any more, so ``∫_X^∞ P(X < T < ∞)
 ``P(T = ∞) > 0`` (unresponsive workers beyond the tolerance with positive probability) the
 expected latency is ``inf``. With deterministic tasks (``μ = ∞``) ``P(T > t)`` is piecewise
 constant and the integral is a finite sum.
+
+Work estimate. :func:`theory_work` counts, before anything runs, the steps, states and
+quadrature points of the programs of one scheme, in the units the programs count themselves
+(:data:`~gclib.analysis.dynamic_program.WORK`); the command line turns it into a run time.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from scipy import special
 
 from gclib.analysis.problem import _Problem
 from gclib.model import RuntimeModel, WorkerGroup
+from gclib.schemes.base import Scheme
 
 # relative tolerance of the quadratures
 _REL_TOL = 1e-10
@@ -201,3 +206,68 @@ def _upper_limit(problem: _Problem, tol: float) -> float:
     while _tail_bound(problem, x) > tol:
         x = 1.5 * x + _time_scale(problem)
     return x
+
+
+# ---------------------------------------------------------------------------- work estimate
+# integrand points per quadrature piece (the 15 nodes of the first Gauss–Kronrod rule and those
+# of the pieces the adaptive halving adds), and per integral besides (the halving of its first
+# few pieces, which dominates on small problems)
+_POINTS_PER_PIECE = 18
+_POINTS_PER_INTEGRAL = 300
+# evaluations of the quantile searches (two quantiles) and of P(T = ∞)
+_SEARCH_POINTS = 80
+
+
+def theory_work(
+    n: int, scheme: Scheme, model: RuntimeModel
+) -> tuple[tuple[int, int], tuple[int, int], tuple[object, ...] | None]:
+    """An estimate of the work of the dynamic programs (in the units of
+    :data:`~gclib.analysis.dynamic_program.WORK`: kernel entries, products) for the exact
+    summary of ``scheme``: that of its latency, that of its load and communication, and the key
+    under which schemes share the latter (``None``: none to share).
+
+    It counts the steps and states the programs run through and the points the quadratures
+    evaluate them at, from the breakpoints they start with; the adaptive halving is taken at
+    its typical rate. Coverage schemes and schemes without exact theory count as no work.
+    """
+    from gclib.analysis.activity import _activity_edges, _activity_filters, _resolved_model
+    from gclib.analysis.dynamic_program import (
+        _condition_keep,
+        _held_limit,
+        _merge_limit,
+        _state_sizes,
+        _step_work,
+    )
+    from gclib.analysis.problem import _problem
+
+    problem = _problem(n, scheme, model)
+    if problem.conditions is None:
+        return (0, 0), (0, 0), None
+    K, groups = problem.max_tasks, problem.groups
+    counts = [g.count for g in groups]
+    limit = _merge_limit(_condition_keep(problem, n, None)[None])
+    step = _step_work(_state_sizes(counts, limit), 1)
+    if math.isinf(model.rate):
+        points = 2 * len(_breakpoints(problem, math.inf)) + 2
+        return (points * K * step[0], points * K * step[1]), (0, 0), None
+    upper = _upper_limit(problem, 1e-13 * _time_scale(problem))
+    pieces = 1 + len(_breakpoints(problem, upper, _KINK_ORDERS))
+    points = _POINTS_PER_PIECE * pieces + _POINTS_PER_INTEGRAL + _SEARCH_POINTS
+    latency = (points * K * step[0], points * K * step[1])
+    factors = _finite_factors(problem)
+    if not factors:
+        return latency, (0, 0), None
+    resolved, delta = _resolved_model(problem), problem.stop_offset
+    held, free, triggers = _activity_filters(n, K, problem.conditions)
+    held_limit = _held_limit(held, free, triggers, n - 1)
+    calls = 2 if delta > 0 else 1
+    pieces = len(_activity_edges(resolved, factors, K, delta)) - 1
+    points = calls * (_POINTS_PER_PIECE * pieces + _POINTS_PER_INTEGRAL)
+    kernels = products = 0
+    for g in range(len(groups)):
+        others = [c - (1 if h == g else 0) for h, c in enumerate(counts)]
+        sizes = _state_sizes([c for c in others if c > 0], held_limit) or (1,)
+        work = _step_work(sizes, 3)
+        kernels, products = kernels + work[0], products + work[1]
+    key = (n, K, problem.conditions, resolved, delta)
+    return latency, (points * K * kernels, points * K * products), key

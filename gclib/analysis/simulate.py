@@ -408,9 +408,12 @@ def simulate(
 
     Examples:
         >>> import gclib
-        >>> model = gclib.RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
-        >>> result = gclib.simulate(10, "nested,gc:2", model, 1000, rng=1, s_max=4)
-        >>> bool(result["nested"].mean_latency < result["gc:2"].mean_latency)
+        >>> model = gclib.RuntimeModel(
+        ...     1.0, 1.0, straggler_prob=0.2, slowdown=8.0)
+        >>> result = gclib.simulate(
+        ...     10, "nested,gc:2", model, 1000, rng=1, s_max=4)
+        >>> nested, gc2 = result["nested"], result["gc:2"]
+        >>> bool(nested.mean_latency < gc2.mean_latency)
         True
     """
     n = check_integer(n, "n", 1)

@@ -3,9 +3,9 @@
 A least-squares problem on seeded synthetic data is solved by gradient descent through the worker
 pool, ``--iterations`` steps per scheme, with stragglers and crashes injected from the runtime
 model. For every scheme the command reports the measured latency (mean and 95th percentile over
-the iterations that finished), the predicted mean ``E[T | T < ∞]`` of the exact theory (Monte
-Carlo for a scheme without one), the levels used, the computation load and the
-communication, the failures and the respawned workers.
+the iterations that finished), the predicted mean ``E[T | T ≤ deadline]`` of the exact theory
+(``E[T | T < ∞]`` without ``--deadline``; Monte Carlo for a scheme without one), the levels used,
+the computation load and the communication, the failures and the respawned workers.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gclib.analysis.prediction import Prediction, has_exact_theory, predict
-from gclib.cli.interrupts import interrupt_status
+from gclib.analysis.prediction import Prediction, has_exact_theory, predict_within
+from gclib.cli.backends import add_backend_arguments, backend_from_args
+from gclib.cli.interrupts import deferred, interrupt_received, interrupt_status
 from gclib.cli.options import (
     JSON_CONVENTION,
-    add_backend_arguments,
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
     add_timing_arguments,
-    backend_from_args,
     check_plot_path,
     check_timing,
     emit_json,
@@ -71,14 +70,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Latencies are in model time units (wall seconds / --time-unit), from the broadcast "
             "until the master holds what it needs. Means, p95, tasks and uploads are over the "
             "iterations that finished; 'failed' counts those that could not finish before the "
-            "deadline. The prediction is the exact E[T | T < inf] (Monte Carlo where no exact "
-            "theory applies, marked *). 'model' (model_mean_latency in JSON) is the model's mean "
-            "latency on the very task times the pool ran: mean / model is the pool's own share, "
-            "free of the sampling error of the draws, which mean / predicted also carries. "
-            "pool_overhead is the median latency, in seconds, of iterations without work: when "
-            f"it exceeds {_OVERHEAD_SHARE:.0%} of the predicted latency the time unit is too fine "
-            "for the pool (a note on stderr, time_unit_too_fine in JSON). Ctrl-C or SIGTERM "
-            "summarises the iterations that finished (exit status 130 or 143). " + JSON_CONVENTION
+            "deadline. 'predicted' is the exact mean latency of the iterations that finish, "
+            "E[T | T <= deadline] with --deadline and E[T | T < inf] without (the default "
+            "deadline is generous: its chance of passing is negligible), and '(pred)' the "
+            "failures the theory expects, iterations × P(T > deadline) (P(T = inf) without "
+            "--deadline); Monte Carlo where no exact theory applies, marked *. 'model' "
+            "(model_mean_latency in JSON) is the model's mean latency on the very task times the "
+            "pool ran: mean / model is the pool's own share, free of the sampling error of the "
+            "draws, which mean / predicted also carries. pool_overhead is the pool's own time, "
+            "in seconds, of an iteration without work: the median of its measured latency minus "
+            "the model's latency of the same task times (the communication costs it emulates), "
+            "null if those iterations did not finish; when it exceeds "
+            f"{_OVERHEAD_SHARE:.0%} of the predicted latency the time unit is too fine for the "
+            "pool (a note on stderr, time_unit_too_fine in JSON). Ctrl-C or SIGTERM at any "
+            "moment summarises the iterations that finished (exit status 130 or 143, "
+            '"interrupted": true in JSON). ' + JSON_CONVENTION
         ),
     )
     add_placement_arguments(
@@ -95,6 +101,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_backend_arguments(parser)
     add_output_arguments(parser)
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar on stderr (default: one on a terminal)",
+    )
     parser.set_defaults(handler=run, subparser=parser)
     return parser
 
@@ -174,13 +185,57 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     levels = levels_from_args(args)
     schemes = schemes_from_args(args)
-    check_timing(args)
+    check_timing(args, model, max(args.smax + 1, *(s.tasks_per_worker for s in schemes)))
     check_plot_path(args.plot)
     n = args.workers
     # what the run needs, before any process starts: the theory of the prediction, the pool
     check_theory(n, [scheme for scheme in schemes if has_exact_theory(scheme, n, model)])
     check_pool(n, local_processes=getattr(args, "scheduler", None) is None)
 
+    runs = {scheme.name: SchemeRun(scheme) for scheme in schemes}
+    simulation_seed = np.random.SeedSequence(seed).generate_state(4)[2]
+    try:
+        _run_pool(args, seed, model, levels, schemes, runs)
+        interrupted = False
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, at any moment: summarise what finished
+        interrupted = True
+    with deferred():  # the summary comes out whole; a second signal still ends it
+        runs = {name: run_ for name, run_ in runs.items() if run_.iterations}
+        predictions = {
+            name: predict_within(n, run_.scheme, model, args.deadline, int(simulation_seed))
+            for name, run_ in runs.items()
+        }
+        summaries = {name: run_.summary(predictions[name]) for name, run_ in runs.items()}
+        too_fine = _note_overhead(runs, predictions, args.time_unit)
+        interrupted = interrupted or interrupt_received()
+        if interrupted:
+            done = sum(run_.iterations for run_ in runs.values())
+            print(f"interrupted: summarising the {done} iterations that finished", file=sys.stderr)
+        if args.json:
+            extra = {"interrupted": True} if interrupted else {}
+            emit_json({"schemes": summaries, "time_unit_too_fine": too_fine, **extra})
+        else:
+            _print_table(args, model, levels, runs, summaries, predictions)
+        if (
+            args.plot is not None
+            and runs
+            and not write_plot(args.plot, lambda: _plot(args.plot, summaries, runs))
+        ):
+            return 1
+    # a signal while the results were written: they are whole, the status tells of it
+    return interrupt_status() if interrupted or interrupt_received() else 0
+
+
+def _run_pool(
+    args: argparse.Namespace,
+    seed: int,
+    model: RuntimeModel,
+    levels: tuple[int, ...],
+    schemes: tuple[Scheme, ...],
+    runs: dict[str, SchemeRun],
+) -> None:
+    """Run ``--iterations`` iterations of every scheme on the pool, recorded in ``runs``; an
+    interrupt propagates, with what finished recorded."""
     from gclib.runtime.pool import WorkerPool
     from gclib.training.objectives import (
         least_squares_gradient,
@@ -188,17 +243,14 @@ def run(args: argparse.Namespace) -> int:
         least_squares_problem,
     )
 
-    data_seed, pool_seed, simulation_seed, draw_seed = np.random.SeedSequence(seed).generate_state(
-        4
-    )
+    n = args.workers
+    data_seed, pool_seed, _, draw_seed = np.random.SeedSequence(seed).generate_state(4)
     draws = np.random.default_rng(draw_seed)  # the task times, drawn here to replay them
     partitions, _ = least_squares_problem(n, _ROWS_PER_PARTITION, _FEATURES, seed=int(data_seed))
     features = np.vstack([x for x, _ in partitions])
     targets = np.concatenate([y for _, y in partitions])
     step = 1.0 / np.linalg.eigvalsh(features.T @ features)[-1]  # 1/L for ½‖Xw − y‖²
     problem = _Problem(partitions, features, targets, step)
-
-    runs = {scheme.name: SchemeRun(scheme) for scheme in schemes}
     with (
         backend_from_args(args, n) as backend,
         WorkerPool(
@@ -221,66 +273,49 @@ def run(args: argparse.Namespace) -> int:
             desc="gclib demo",
             unit="it",
             file=sys.stderr,
-            disable=None,  # only on a terminal
+            disable=True if args.no_progress else None,  # default: only on a terminal
             leave=False,
         )
-        interrupted = False
         try:
             for scheme in schemes:
                 record = runs[scheme.name]
                 params = np.zeros(_FEATURES)
                 record.initial_loss = least_squares_loss(params, (features, targets))
                 try:
-                    record.overhead = _overhead(pool, scheme, params, args.smax)
+                    record.overhead = _overhead(pool, scheme, params, args.smax, model)
                     for _ in range(args.iterations):
                         params = _iterate(pool, record, scheme, params, problem, model, draws)
                         bar.set_postfix_str(scheme.name, refresh=False)
                         bar.update()
-                except KeyboardInterrupt:
-                    interrupted = True  # keep what was measured: summarise it below
-                record.final_loss = least_squares_loss(params, (features, targets))
-                if interrupted:
-                    break
+                finally:  # also when interrupted: the loss of the iterations that finished
+                    record.final_loss = least_squares_loss(params, (features, targets))
         finally:
             bar.close()
 
-    predictions = {
-        name: predict(n, run_.scheme, model, int(simulation_seed))
-        for name, run_ in runs.items()
-        if run_.iterations
-    }
-    if interrupted:
-        runs = {name: run_ for name, run_ in runs.items() if run_.iterations}
-        done = sum(run_.iterations for run_ in runs.values())
-        print(f"interrupted: summarising the {done} iterations that finished", file=sys.stderr)
-        predictions = {name: predictions[name] for name in runs}
-    summaries = {name: run_.summary(predictions[name]) for name, run_ in runs.items()}
-    too_fine = _note_overhead(runs, predictions, args.time_unit)
-    if args.json:
-        extra = {"interrupted": True} if interrupted else {}
-        emit_json({"schemes": summaries, "time_unit_too_fine": too_fine, **extra})
-    else:
-        _print_table(args, model, levels, runs, summaries, predictions)
-    if (
-        args.plot is not None
-        and runs
-        and not write_plot(args.plot, lambda: _plot(args.plot, summaries, runs))
-    ):
-        return 1
-    return interrupt_status() if interrupted else 0
 
+def _overhead(
+    pool: Any, scheme: Scheme, params: np.ndarray, s_max: int, model: RuntimeModel
+) -> float | None:
+    """Seconds the pool itself needs for an iteration of ``scheme`` whose tasks take no time:
+    the median, over a few after one that sends the scheme's plan to the workers, of the
+    measured latency minus the model's latency of the same task times (the communication costs
+    the pool emulates). ``None`` if those iterations did not finish."""
+    from gclib.analysis.simulate import simulate_sample
+    from gclib.runtime.results import DEADLINE_SLACK, default_deadline
 
-def _overhead(pool: Any, scheme: Scheme, params: np.ndarray, s_max: int) -> float:
-    """Seconds the pool needs for an iteration of ``scheme`` whose tasks take no time: the
-    median of a few, after one that sends the scheme's plan to the workers."""
     n = pool.n
     tasks = max(s_max + 1, scheme.tasks_per_worker)
     idle = ModelSample(np.zeros((n, tasks)), np.ones(n), np.zeros(n, dtype=bool), np.zeros(n))
+    model_latency = float(simulate_sample(scheme, idle, model=model)[scheme.name].latency[0])
+    # the generous deadline of the model, whatever --deadline says: this measures the pool
+    deadline = default_deadline(model, tasks) + DEADLINE_SLACK / pool.time_unit
     seconds = [
-        pool.run_iteration(params, scheme, sample=idle).latency * pool.time_unit
+        (pool.run_iteration(params, scheme, sample=idle, deadline=deadline).latency - model_latency)
+        * pool.time_unit
         for _ in range(1 + _OVERHEAD_ITERATIONS)
     ]
-    return float(np.median(seconds[1:]))
+    overhead = float(np.median(seconds[1:]))
+    return max(overhead, 0.0) if math.isfinite(overhead) else None
 
 
 def _note_overhead(
@@ -289,7 +324,11 @@ def _note_overhead(
     """Whether the time unit is too fine for the pool's overhead; if so say it on stderr, with
     the time unit that would do."""
     shares = {name: r.overhead_share(predictions[name], time_unit) for name, r in runs.items()}
-    over = {name: share for name, share in shares.items() if share and share > _OVERHEAD_SHARE}
+    over = {
+        name: share
+        for name, share in shares.items()
+        if share is not None and math.isfinite(share) and share > _OVERHEAD_SHARE
+    }
     if not over:
         return False
     needed = max(share for share in over.values()) * time_unit / _OVERHEAD_SHARE
@@ -388,11 +427,15 @@ def _print_table(
             ]
         )
     print_table(columns, table, left=(0, 5), rule=True)
+    condition, failure = "E[T | T < inf]", "P(T = inf)"
+    if args.deadline is not None:
+        condition = f"E[T | T <= deadline {args.deadline:g}]"
+        failure = "P(T > deadline)"
     print(
         "latencies in model time units over finished iterations; model: the model's latency "
-        "of the same task times;\npredicted: E[T | T < inf]; levels: level:count; (pred): "
-        "failures the theory expects;\nmax err: ‖decoded − true gradient‖ / Σ_j ‖g_j‖; loss: "
-        "final / initial least-squares loss"
+        f"of the same task times;\npredicted: {condition}; levels: level:count; (pred): "
+        f"failures the theory expects, iterations × {failure};\nmax err: ‖decoded − true "
+        "gradient‖ / Σ_j ‖g_j‖; loss: final / initial least-squares loss"
     )
     for note in sorted(notes):
         print(note)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-from gclib.analysis.latency import expected_latency
+from gclib.analysis.activity import (
+    expected_signals,
+    expected_tasks_per_worker,
+    expected_uploads,
+    level_probabilities,
+)
+from gclib.analysis.latency import expected_latency, failure_probability
 from gclib.analysis.monte_carlo import KEEP, MonteCarloSummary, monte_carlo
 from gclib.analysis.prediction import has_exact_mean, has_exact_theory
 from gclib.analysis.summary import LatencySummary, latency_summary
@@ -24,13 +31,22 @@ from gclib.cli.options import (
     levels_from_args,
     model_from_args,
     non_negative_int,
+    real,
     schemes_from_args,
     seed_from_args,
     spread_tolerances,
     write_plot,
 )
 from gclib.cli.progress import Progress
-from gclib.cli.resources import check_monte_carlo, check_theory
+from gclib.cli.resources import (
+    THEORY_TIME_LIMIT,
+    check_monte_carlo,
+    check_theory,
+    check_theory_time,
+    duration,
+    theory_seconds,
+    theory_total,
+)
 from gclib.cli.table import number, print_table
 from gclib.schemes.parse import Scheme
 
@@ -43,10 +59,21 @@ dynamic program of the theory. With --mc K the same quantities are also estimate
 Carlo iterations. Streaming and cover (the coverage bound) come from the exact coverage program;
 a scheme without an exact theory is shown by Monte Carlo only. Latencies are in model time units.
 
+In JSON the field "theory" of each scheme says what its exact values are: "exact" (the whole
+distribution), "mean" (the mean, the failure probability, the load and the communication, but no
+quantiles: the requested uploads queue on a shared link), "none" (no exact theory under this
+model; the mc_ fields estimate it), "skipped" (left to the Monte Carlo: it would take longer than
+--time-limit) or "interrupted" (not computed before an interrupt). Means are
+over every iteration, infinite (null in JSON) when some never finish.
+
 Monte Carlo runs in batches of bounded memory; its quantiles are exact up to 1000000 iterations
 and estimated from a uniform sample of 1000000 iterations beyond. Progress goes to standard error
 (a bar on a terminal, else a line every few seconds once a run takes long); Ctrl-C or SIGTERM
-ends the run and reports what it has (exit status 130 or 143, "interrupted": true in JSON)."""
+ends the run and reports what it has (exit status 130 or 143, "interrupted": true in JSON).
+
+The run time of the exact theory grows with s_max and n (an n = 100, s_max = 99 table takes a
+minute or so). It is estimated up front from the size of the dynamic programs; beyond
+--time-limit the command refuses, or with --mc K leaves the slowest schemes to Monte Carlo."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -74,6 +101,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     group.add_argument(
         "--seed", type=integer, default=0, help="seed of the Monte Carlo, in [0, 2**32) (default 0)"
     )
+    parser.add_argument(
+        "--time-limit",
+        type=real,
+        default=THEORY_TIME_LIMIT,
+        metavar="SECONDS",
+        help="refuse an exact theory estimated to take longer (with --mc K, leave the slowest "
+        f"schemes to Monte Carlo instead); 0: no limit (default {THEORY_TIME_LIMIT:g})",
+    )
     add_output_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     parser.set_defaults(handler=run, subparser=parser)
@@ -92,47 +127,79 @@ def _default_schemes(smax: int) -> str:
     return ",".join(["uncoded", *gc, "nested", "nested-eager", "cover", "streaming"])
 
 
+# an exact theory estimated to take this many seconds is announced on standard error
+_ANNOUNCE = 10.0
+# what the exact theory gave for a scheme (the JSON field "theory")
+_EXACT, _MEAN, _NONE, _INTERRUPTED, _SKIPPED = "exact", "mean", "none", "interrupted", "skipped"
+
+
+def _theory_kind(scheme: Scheme, n: int, model: Any) -> str:
+    """``exact``: the whole distribution; ``mean``: the mean, the failure probability, the load
+    and the communication but no quantiles (requested uploads queueing on a shared link);
+    ``none``: no exact theory under this model."""
+    if has_exact_theory(scheme, n, model):
+        return _EXACT
+    return _MEAN if has_exact_mean(scheme, n, model) else _NONE
+
+
+def _mean_summary(n: int, scheme: Scheme, model: Any) -> LatencySummary:
+    """Every exact quantity of a scheme whose latency distribution the theory does not reach:
+    all but the quantiles."""
+    return LatencySummary(
+        scheme=scheme.name,
+        levels=scheme.levels,
+        expected_latency=expected_latency(n, scheme, model),
+        failure_probability=failure_probability(n, scheme, model),
+        quantiles={},
+        tasks_per_worker=expected_tasks_per_worker(n, scheme, model),
+        uploads_per_iteration=expected_uploads(n, scheme, model),
+        signals_per_iteration=expected_signals(n, scheme, model),
+        level_probabilities=level_probabilities(n, scheme, model),
+    )
+
+
 def _theories(
-    schemes: tuple[Scheme, ...], n: int, model: Any, progress: bool
-) -> tuple[dict[str, LatencySummary], bool]:
-    """The exact theory of every scheme that has one, in order, with progress on standard error;
-    on an interrupt, those finished and ``True``."""
-    exact = [scheme for scheme in schemes if has_exact_theory(scheme, n, model)]
+    schemes: tuple[Scheme, ...], n: int, model: Any, progress: bool, skipped: Sequence[str] = ()
+) -> tuple[dict[str, LatencySummary], dict[str, str], bool]:
+    """The exact theory of every scheme that has one, in order, with progress on standard error,
+    and what each scheme got (:func:`_theory_kind`, ``skipped``: left out for its run time, or
+    ``interrupted``: not reached before an interrupt); on an interrupt, those finished and
+    ``True``."""
+    kinds = {scheme.name: _theory_kind(scheme, n, model) for scheme in schemes}
+    kinds.update(dict.fromkeys(skipped, _SKIPPED))
+    todo = [scheme for scheme in schemes if kinds[scheme.name] in (_EXACT, _MEAN)]
     theories: dict[str, LatencySummary] = {}
-    with Progress(len(exact), "gclib latency: exact theory", "schemes", enabled=progress) as bar:
+    with Progress(len(todo), "gclib latency: exact theory", "schemes", enabled=progress) as bar:
         try:
-            for scheme in exact:
+            for scheme in todo:
                 bar.status(scheme.name)
-                theories[scheme.name] = latency_summary(n, scheme, model, quantiles=(0.5, 0.95))
+                if kinds[scheme.name] == _EXACT:
+                    summary = latency_summary(n, scheme, model, quantiles=(0.5, 0.95))
+                else:
+                    summary = _mean_summary(n, scheme, model)
+                theories[scheme.name] = summary
                 bar.update()
         except KeyboardInterrupt:
-            return theories, True
-    return theories, False
-
-
-def _exact_means(schemes: tuple[Scheme, ...], n: int, model: Any) -> dict[str, float]:
-    """The exact mean latency of the schemes whose distribution is out of the theory's reach
-    but whose mean is not (requested uploads queueing on a shared link)."""
-    return {
-        scheme.name: expected_latency(n, scheme, model)
-        for scheme in schemes
-        if not has_exact_theory(scheme, n, model) and has_exact_mean(scheme, n, model)
-    }
+            for scheme in todo:
+                if scheme.name not in theories:
+                    kinds[scheme.name] = _INTERRUPTED
+            return theories, kinds, True
+    return theories, kinds, False
 
 
 def _scheme_rows(
     schemes: tuple[Scheme, ...],
     theories: dict[str, LatencySummary],
+    kinds: dict[str, str],
     simulations: dict[str, MonteCarloSummary] | None,
-    means: dict[str, float],
 ) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for scheme in schemes:
-        row: dict[str, Any] = {"levels": list(scheme.levels)}
+        row: dict[str, Any] = {"levels": list(scheme.levels), "theory": kinds[scheme.name]}
         theory = theories.get(scheme.name)
-        row["expected_latency"] = theory.expected_latency if theory else means.get(scheme.name)
-        row["p50_latency"] = theory.quantiles[0.5] if theory else None
-        row["p95_latency"] = theory.quantiles[0.95] if theory else None
+        row["expected_latency"] = theory.expected_latency if theory else None
+        row["p50_latency"] = theory.quantiles.get(0.5) if theory else None
+        row["p95_latency"] = theory.quantiles.get(0.95) if theory else None
         row["failure_probability"] = theory.failure_probability if theory else None
         row["mean_tasks_per_worker"] = theory.tasks_per_worker if theory else None
         row["uploads_per_iteration"] = theory.uploads_per_iteration if theory else None
@@ -150,8 +217,20 @@ def _scheme_rows(
     return rows
 
 
+def _mc_cell(mean: float | None, err: float | None) -> str:
+    """``mean ± stderr``; ``-`` for a standard error that is undefined (one iteration)."""
+    if mean is None or not math.isfinite(mean):
+        return number(mean)
+    spread = number(err, 3) if err is not None and math.isfinite(err) else "-"
+    return f"{number(mean, 3)} ± {spread}"
+
+
 def _print_table(
-    rows: dict[str, dict[str, Any]], labels: dict[str, str], header: str, with_mc: bool
+    rows: dict[str, dict[str, Any]],
+    labels: dict[str, str],
+    header: str,
+    with_mc: bool,
+    model: Any,
 ) -> None:
     columns = ["scheme", "E[T]", "p50", "p95", "P(fail)", "tasks/worker", "uploads", "signals"]
     if with_mc:
@@ -178,21 +257,58 @@ def _print_table(
             cells[6] = number(row["mc_uploads_per_iteration"], 2) + " (MC)"
             cells[7] = number(row["mc_signals_per_iteration"], 2) + " (MC)"
         if with_mc:
-            mean, err = row["mc_mean_latency"], row["mc_stderr"]
-            finite = mean is not None and math.isfinite(mean)
-            cells.append(f"{number(mean, 3)} ± {number(err, 3)}" if finite else number(mean))
+            cells.append(_mc_cell(row["mc_mean_latency"], row["mc_stderr"]))
             cells.append(str(row["mc_failed"]))
         table.append(cells)
     print(header)
     print_table(columns, table)
+    for note in _notes(rows, labels, with_mc, model, simulated):
+        print(note)
+
+
+def _notes(
+    rows: dict[str, dict[str, Any]],
+    labels: dict[str, str],
+    with_mc: bool,
+    model: Any,
+    simulated: bool,
+) -> list[str]:
+    """What the table's values are where not every column is exact."""
+    notes = []
     if simulated:
-        print("* load and communication by Monte Carlo (only the latency has an exact program)")
-    missing = [name for name, row in rows.items() if row["failure_probability"] is None]
-    if missing and not with_mc:
-        names = ", ".join(labels[name] for name in missing)
-        print(
-            f"{names}: no exact distribution under this model; --mc K estimates it by Monte Carlo"
+        notes.append(
+            "* load and communication by Monte Carlo (only the latency has an exact program)"
         )
+
+    def names(kind: str) -> str:
+        return ", ".join(labels[name] for name, row in rows.items() if row["theory"] == kind)
+
+    queue = " (the requested uploads queue on the shared link)" if model.shared_link else ""
+    if names(_MEAN):
+        notes.append(
+            f"{names(_MEAN)}: exact mean, P(fail), load and communication; no exact quantiles"
+            + queue
+            + ("" if with_mc else "; --mc K estimates the distribution by Monte Carlo")
+        )
+    if names(_NONE):
+        why = " (their uploads queue on the shared link)" if model.shared_link else ""
+        notes.append(
+            f"{names(_NONE)}: no exact theory under this model{why}"
+            + ("; Monte Carlo only" if with_mc else "; --mc K estimates them by Monte Carlo")
+        )
+    if names(_INTERRUPTED):
+        notes.append(f"{names(_INTERRUPTED)}: exact theory not computed, the run was interrupted")
+    failing = any(
+        (row["failure_probability"] or 0.0) > 0.0 or (row["mc_failed"] or 0) > 0
+        for row in rows.values()
+    )
+    if failing:
+        means = "E[T] and the MC mean are" if with_mc else "E[T] is"
+        notes.append(
+            f"{means} over every iteration, not only those that finish: inf where some never "
+            "do (P(fail) > 0); p50 and p95 count those as inf"
+        )
+    return notes
 
 
 def _plot(path: str, schemes: tuple[Scheme, ...], n: int, model: Any, rows: dict, sims) -> None:
@@ -234,11 +350,24 @@ def run(args: argparse.Namespace) -> int:
                 "under this model: add --mc K to draw Monte Carlo estimates"
             )
     n = args.workers
+    if not math.isfinite(args.time_limit) or args.time_limit < 0:
+        raise UsageError(
+            f"--time-limit must be a number of seconds >= 0 (0: no limit), got {args.time_limit}"
+        )
     check_theory(n, schemes)
     if args.mc:
         check_monte_carlo(n, schemes, KEEP)
-    progress = not args.no_progress
-    theories, interrupted = _theories(schemes, n, model, progress)
+    labels = {scheme.name: scheme.label for scheme in schemes}
+    try:
+        estimates = theory_seconds(n, schemes, model)
+    except ValueError as error:  # a model whose exact load double precision cannot resolve
+        raise UsageError(str(error).replace("Argument 'rate'", "--rate")) from None
+    skipped = check_theory_time(estimates, labels, args.time_limit, bool(args.mc))
+    progress = not args.no_progress and sys.stderr is not None
+    expected = theory_total(estimates, [name for name in estimates if name not in skipped])
+    if progress and expected >= _ANNOUNCE:
+        print(f"gclib latency: the exact theory takes about {duration(expected)}", file=sys.stderr)
+    theories, kinds, interrupted = _theories(schemes, n, model, progress, skipped)
     simulations, mc_done, exact_quantiles = None, 0, True
     if args.mc and not interrupted:
         with Progress(args.mc, "gclib latency: Monte Carlo", "it", enabled=progress) as bar:
@@ -248,9 +377,9 @@ def run(args: argparse.Namespace) -> int:
         interrupted, mc_done = result.interrupted, result.iterations
         simulations = result.schemes if mc_done else None
         exact_quantiles = all(s.exact_quantiles for s in result.schemes.values())
-    rows = _scheme_rows(schemes, theories, simulations, _exact_means(schemes, n, model))
+    rows = _scheme_rows(schemes, theories, kinds, simulations)
     if interrupted:
-        exact = sum(has_exact_theory(scheme, n, model) for scheme in schemes)
+        exact = sum(kind in (_EXACT, _MEAN, _INTERRUPTED) for kind in kinds.values())
         print(
             f"interrupted: reporting the exact theory of {len(theories)} of {exact} schemes"
             + (f" and {mc_done} of {args.mc} Monte Carlo iterations" if args.mc else ""),
@@ -295,8 +424,13 @@ def run(args: argparse.Namespace) -> int:
             if not exact_quantiles:
                 monte += f", p95 from a sample of {KEEP}"
         header = f"n = {n}, s_max = {args.smax}, S = {_level_set(levels)}, {model.describe()}"
-        labels = {scheme.name: scheme.label for scheme in schemes}
-        _print_table(rows, labels, header + monte, bool(args.mc))
+        _print_table(rows, labels, header + monte, bool(args.mc), model)
+        if skipped:
+            print(
+                f"{', '.join(labels[name] for name in skipped)}: exact theory left out, it would "
+                f"take about {duration(theory_total(estimates, skipped))} beyond "
+                f"--time-limit {args.time_limit:g} s; the MC columns estimate them"
+            )
     if args.plot is not None:
         if interrupted:
             print(f"interrupted: no figure written to {args.plot}", file=sys.stderr)
@@ -304,5 +438,4 @@ def run(args: argparse.Namespace) -> int:
             return 1
         elif not args.json:
             print(f"figure written to {args.plot}")
-    sys.stdout.flush()
     return interrupt_status() if interrupted else 0

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import math
-import signal
-import socket
+import os
+import re
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from gclib._verify import check_seed
 from gclib.model import RuntimeModel
@@ -26,9 +22,8 @@ __all__ = [
     "add_model_arguments",
     "add_placement_arguments",
     "add_output_arguments",
-    "add_backend_arguments",
-    "backend_from_args",
     "model_from_args",
+    "model_json",
     "levels_from_args",
     "schemes_from_args",
     "emit_json",
@@ -37,6 +32,7 @@ __all__ = [
     "add_timing_arguments",
     "check_timing",
     "MIN_TIME_UNIT",
+    "MAX_WAIT",
     "seed_from_args",
     "SEED_LIMIT",
     "spread_tolerances",
@@ -195,6 +191,15 @@ def model_from_args(args: argparse.Namespace) -> RuntimeModel:
 def levels_from_args(args: argparse.Namespace) -> tuple[int, ...]:
     if args.smax >= args.workers:
         raise UsageError(f"--smax must be below --workers ({args.workers}), got {args.smax}")
+    if args.levels is not None:
+        _check_items(args.levels, "--levels", "'0,2,4' or '0-4'", "all levels, 0..s_max")
+        for item in args.levels.split(","):
+            match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", item)
+            if match and int(match[1]) > int(match[2]):
+                raise UsageError(
+                    f"--levels range {item.strip()!r} is reversed: write the lower level first, "
+                    f"'{match[2]}-{match[1]}'"
+                )
     try:
         return parse_levels(args.levels, args.smax)
     except ValueError as error:
@@ -203,30 +208,59 @@ def levels_from_args(args: argparse.Namespace) -> tuple[int, ...]:
 
 def schemes_from_args(args: argparse.Namespace) -> tuple[Scheme, ...]:
     levels = levels_from_args(args)
+    _check_items(args.schemes, "--schemes", "'nested,gc:2'", "the default schemes")
     try:
-        return parse_schemes(args.schemes, args.smax, levels, args.workers)
+        schemes = parse_schemes(args.schemes, args.smax, levels, args.workers)
     except ValueError as error:
         raise UsageError(_option_message(str(error))) from None
+    if args.levels is not None and not any(_uses_levels(scheme) for scheme in schemes):
+        prog = getattr(getattr(args, "subparser", None), "prog", "gclib")
+        print(
+            f"{prog}: note: --levels only affects the nested and nested-eager schemes, and "
+            "--schemes lists neither",
+            file=sys.stderr,
+        )
+    return schemes
+
+
+def _uses_levels(scheme: Scheme) -> bool:
+    from gclib.schemes.coded import NestedEagerScheme, NestedScheme
+
+    return isinstance(scheme, NestedScheme | NestedEagerScheme)
+
+
+def _check_items(text: str, option: str, example: str, default: str) -> None:
+    """Refuse an empty comma list, or one with an empty item, in the words of ``option``."""
+    if not text.strip():
+        raise UsageError(
+            f"{option} is empty: give a comma list like {example}, or leave the option out "
+            f"for {default}"
+        )
+    if any(not item.strip() for item in text.split(",")):
+        raise UsageError(
+            f"{option} {text!r} has an empty item: separate the items by single commas, "
+            f"as in {example}"
+        )
 
 
 def _option_message(message: str) -> str:
     """Translate "Argument 'straggler_prob'" into the option the user typed."""
-    for name in (
-        "straggler_prob",
-        "crash_prob",
-        "upload_cost",
-        "signal_cost",
-        "stragglers",
-        "slowdown",
-        "shift",
-        "rate",
-        "levels",
-        "schemes",
-        "scheme",
+    for name, option in (
+        ("straggler_prob", "--straggler-prob"),
+        ("crash_prob", "--crash-prob"),
+        ("upload_cost", "--upload-cost"),
+        ("signal_cost", "--signal-cost"),
+        ("stragglers", "--stragglers"),
+        ("slowdown", "--slowdown"),
+        ("shift", "--shift"),
+        ("rate", "--rate"),
+        ("levels", "--levels"),
+        ("schemes", "--schemes"),
+        ("scheme", "--schemes"),  # one item of the list
     ):
-        message = message.replace(f"Argument '{name}'", "--" + name.replace("_", "-"))
-        message = message.replace(f"Arguments '{name}'", "--" + name.replace("_", "-"))
-        message = message.replace(f"'{name}'", "--" + name.replace("_", "-"))
+        message = message.replace(f"Argument '{name}'", option)
+        message = message.replace(f"Arguments '{name}'", option)
+        message = message.replace(f"'{name}'", option)
     return message
 
 
@@ -258,6 +292,12 @@ def integer(text: str) -> int:
 MIN_TIME_UNIT = 1e-4
 
 
+# The longest wall time the pool may wait for one iteration, or a worker for one of its tasks: a
+# week, well within what the waits of the master (poll: 2**31 ms, 24.8 days) and the workers
+# (select) accept.
+MAX_WAIT = 7 * 24 * 3600.0
+
+
 def add_timing_arguments(group: argparse._ArgumentGroup, *, time_unit: float) -> None:
     """``--time-unit`` and ``--deadline`` of the subcommands that run the worker pool."""
     group.add_argument(
@@ -270,20 +310,67 @@ def add_timing_arguments(group: argparse._ArgumentGroup, *, time_unit: float) ->
         "--deadline",
         type=real,
         default=None,
-        help="per-iteration deadline in model time units (default: derived from the model)",
+        help="per-iteration deadline in model time units (default: derived from the model, four "
+        "times what a slowed worker needs for its tasks); --deadline × --time-unit, and the "
+        f"time a slowed worker needs, must stay within a week ({MAX_WAIT:g} s) of wall time",
     )
 
 
-def check_timing(args: argparse.Namespace) -> None:
-    if not (0.0 < args.time_unit < math.inf):
-        raise UsageError(f"--time-unit must be a positive number of seconds, got {args.time_unit}")
-    if args.time_unit < MIN_TIME_UNIT:
+def check_timing(args: argparse.Namespace, model: RuntimeModel, tasks: int) -> None:
+    """``--time-unit`` and ``--deadline``, and the wall time the pool would wait for ``model``
+    with ``tasks`` tasks per worker: refused beyond :data:`MAX_WAIT`, before any work."""
+    unit = args.time_unit
+    if not (0.0 < unit < math.inf):
+        raise UsageError(f"--time-unit must be a positive number of seconds, got {unit}")
+    if unit < MIN_TIME_UNIT:
         raise UsageError(
-            f"--time-unit must be at least {MIN_TIME_UNIT:g} s, got {args.time_unit:g}: the pool's "
+            f"--time-unit must be at least {MIN_TIME_UNIT:g} s, got {unit:g}: the pool's "
             "own overhead (about a millisecond per iteration) would swamp finer time units"
         )
     if args.deadline is not None and not (0.0 < args.deadline < math.inf):
         raise UsageError(f"--deadline must be a positive number, got {args.deadline}")
+    if args.deadline is not None and not args.deadline * unit <= MAX_WAIT:
+        raise UsageError(
+            f"--deadline {args.deadline:g} at --time-unit {unit:g} s is "
+            f"{_seconds(args.deadline * unit)} of wall time, beyond the longest the pool waits, "
+            f"a week ({MAX_WAIT:g} s): lower --deadline or --time-unit"
+        )
+    from gclib.runtime.results import default_deadline
+
+    derived = default_deadline(model, tasks)  # 4 × (a slowed worker's tasks + the costs)
+    slowed = derived / 4.0 * unit
+    if args.deadline is None and not derived * unit <= MAX_WAIT:
+        what = (
+            f"the deadline derived from the model ({derived:.3g} model time units, four times "
+            f"what a slowed worker needs for its {tasks} tasks and their messages) is "
+            f"{_seconds(derived * unit)} of wall time at --time-unit {unit:g} s"
+        )
+        deadline_helps = slowed <= MAX_WAIT
+    elif not slowed <= MAX_WAIT:
+        what = (
+            f"a slowed worker needs up to about {_seconds(slowed)} of wall time for its {tasks} "
+            f"tasks and their messages at --time-unit {unit:g} s"
+        )
+        deadline_helps = False
+    else:
+        return
+    costs = model.upload_cost + tasks * model.signal_cost
+    slowdown = model.slowdown
+    # the same derived deadline for unslowed workers: 4 × (work + costs), the work κ times less
+    unslowed = 4.0 * ((derived / 4.0 - costs) / slowdown + costs) if slowdown > 1.0 else math.inf
+    if math.isfinite(slowdown) and unslowed * unit <= MAX_WAIT:
+        advice = f"give --slowdown inf for unresponsive stragglers rather than {slowdown:g}"
+    else:
+        advice = "lower --time-unit, --shift or the costs, or raise --rate"
+    if deadline_helps:
+        advice += f", or give a --deadline of at most {MAX_WAIT / unit:.3g}"
+    raise UsageError(
+        f"{what}: beyond the longest the pool waits, a week ({MAX_WAIT:g} s); {advice}"
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g} s" if math.isfinite(value) else "over 1e308 s"
 
 
 def spread_tolerances(s_max: int, every_up_to: int = 8, count: int = 5) -> list[int]:
@@ -317,20 +404,40 @@ def _json_safe(value: Any) -> Any:
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    """Print ``payload`` as one JSON object; infinite and undefined values become ``null``."""
+    """Print ``payload`` as one JSON object; infinite and undefined values become ``null``.
+    Nothing when standard output is closed."""
+    if sys.stdout is None:
+        return
     json.dump(_json_safe(payload), sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def model_json(model: RuntimeModel) -> dict[str, Any]:
+    """The runtime model as the ``"model"`` object of the JSON output."""
+    return {
+        "shift": model.shift,
+        "rate": model.rate,
+        "straggler_prob": model.straggler_prob,
+        "stragglers": model.stragglers,
+        "slowdown": model.slowdown,
+        "crash_prob": model.crash_prob,
+        "upload_cost": model.upload_cost,
+        "signal_cost": model.signal_cost,
+        "shared_link": model.shared_link,
+    }
 
 
 def check_plot_path(path: str | None) -> None:
     """Refuse, before any work is done, a ``--plot`` file that cannot be a figure or be written.
 
     Permission bits do not tell (``/proc`` looks writable to root): a file is created in the
-    folder and removed again.
+    folder and removed again. The figure is drawn by matplotlib's file backend (Agg) whatever
+    ``MPLBACKEND`` or a ``matplotlibrc`` say: it is only ever written to a file.
     """
     if path is None:
         return
+    _use_file_backend()
     from gclib.plotting.style import FIGURE_SUFFIXES
 
     if not path.lower().endswith(FIGURE_SUFFIXES):
@@ -351,8 +458,20 @@ def check_plot_path(path: str | None) -> None:
     raise UsageError(f"--plot {path!r} cannot be written: {str(folder)!r} is {reason}")
 
 
+def _use_file_backend() -> None:
+    """Make matplotlib draw with Agg, which writes PNG, PDF and SVG files and needs no display:
+    an ``MPLBACKEND`` it does not know would otherwise fail its import after the whole run."""
+    if "matplotlib" in sys.modules:
+        import matplotlib
+
+        matplotlib.use("agg")
+    else:
+        os.environ["MPLBACKEND"] = "agg"
+
+
 def write_plot(path: str, write: Callable[[], object]) -> bool:
-    """Run ``write`` (which saves the figure to ``path``); on failure say why on standard error.
+    """Run ``write`` (which saves the figure to ``path``); on failure say why in one line on
+    standard error.
 
     The results have been printed before, so a figure that cannot be written loses nothing else.
     """
@@ -360,137 +479,9 @@ def write_plot(path: str, write: Callable[[], object]) -> bool:
         write()
     except OSError as error:
         reason = error.strerror or str(error)
-        print(f"gclib: error: could not write the figure {path!r}: {reason}", file=sys.stderr)
-        return False
-    return True
-
-
-# Seconds to reach a Dask scheduler, and to find enough worker threads on its cluster.
-SCHEDULER_TIMEOUT = 5.0
-
-
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("backend")
-    group.add_argument(
-        "--backend",
-        choices=("process", "dask"),
-        default="process",
-        help="where the workers run: local processes (default) or a Dask cluster",
-    )
-    group.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        default=None,
-        help="a running Dask scheduler, e.g. tcp://127.0.0.1:8786, for --backend dask (default: "
-        "a local cluster of one single-threaded worker process per gclib worker)",
-    )
-
-
-class _ClusterError(Exception):
-    """A Dask cluster that cannot serve: reported in one line, exit status 2."""
-
-
-@contextlib.contextmanager
-def backend_from_args(args: argparse.Namespace, n: int) -> Iterator[Any]:
-    """The pool's ``backend`` for ``--backend`` and ``--scheduler``, for ``n`` gclib workers.
-
-    ``None`` (local processes), or a ``DaskBackend`` on the scheduler given or on a local cluster
-    started here and closed on exit. A scheduler that is malformed, unreachable within
-    :data:`SCHEDULER_TIMEOUT` seconds or has too few worker threads ends the command with one line
-    on standard error and exit status 2; a cluster that fails during the run, with exit status 1.
-    """
-    if args.backend != "dask":
-        if args.scheduler is not None:
-            raise UsageError("--scheduler needs --backend dask")
-        yield None
-        return
-    with contextlib.ExitStack() as stack:
-        try:
-            client = _dask_client(args.scheduler, n, stack)
-            from gclib.runtime.transports.dask import DaskBackend, DaskClusterError
-
-            backend = DaskBackend(client)
-        except _ClusterError as error:
-            _exit_with(args, str(error), 2)
-        try:
-            yield backend
-        except DaskClusterError as error:
-            _exit_with(args, f"the Dask cluster could not go on: {error}", 1)
-
-
-def _exit_with(args: argparse.Namespace, message: str, status: int) -> NoReturn:
-    prog = getattr(args, "subparser", None)
-    prog = prog.prog if prog is not None else "gclib"
-    print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
-    raise SystemExit(status)
-
-
-def dask_setup(worker: Any) -> None:
-    """Run by Dask in every worker process of the local clusters the command line starts: Ctrl-C
-    in a terminal reaches the whole process group, but only the master reacts, by closing the
-    pool and then the cluster (as the process backend's workers do)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _dask_client(address: str | None, n: int, stack: contextlib.ExitStack) -> Any:
-    """A client of the scheduler at ``address`` (or of a new local cluster), checked to reach
-    at least ``n`` worker threads; closed (with the local cluster) when ``stack`` closes."""
-    try:
-        import distributed
-    except ImportError:
-        raise _ClusterError(
-            "--backend dask needs the 'distributed' package: pip install 'gclib[dask]'"
-        ) from None
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)  # no log lines on our stderr
-    if address is None:
-        import dask
-
-        try:  # no statistical profiler: sampling the busy threads every 10 ms delays the loops
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
-                cluster = distributed.LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.CRITICAL,
-                    preload=[__name__],  # dask_setup below
-                )
-        except BaseException:  # Ctrl-C while it starts: no complaints of its half-started tasks
-            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            raise
-        stack.callback(cluster.close)
-        client = distributed.Client(cluster)
-        stack.callback(client.close)
-        return client
-    try:
-        host, port = distributed.comm.get_address_host_port(address)
-    except Exception as error:
-        raise _ClusterError(
-            f"--scheduler {address!r} is not a Dask scheduler address like tcp://HOST:8786 "
-            f"({error})"
-        ) from None
-    try:  # a plain connection first: fails at once where the client would retry until timeout
-        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT).close()
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        raise _ClusterError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
-    try:
-        client = distributed.Client(address, timeout=SCHEDULER_TIMEOUT)
-    except Exception as error:
-        raise _ClusterError(
-            f"{address} does not answer as a Dask scheduler: {type(error).__name__}: {error}"
-        ) from None
-    stack.callback(client.close)
-    end = time.monotonic() + SCHEDULER_TIMEOUT
-    while True:  # workers may still be joining a cluster that has just started
-        threads = client.nthreads()
-        if sum(threads.values()) >= n or time.monotonic() >= end:
-            break
-        time.sleep(0.2)
-    if sum(threads.values()) < n:
-        raise _ClusterError(
-            f"the Dask cluster at {address} has {sum(threads.values())} worker thread(s) on "
-            f"{len(threads)} worker(s), but {n} gclib workers need one thread each"
-        )
-    return client
+    except Exception as error:  # matplotlib's own complaints, e.g. of its configuration
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+    else:
+        return True
+    print(f"gclib: error: could not write the figure {path!r}: {reason}", file=sys.stderr)
+    return False

@@ -5,6 +5,12 @@ tables (memory grows with ``n``), the worker pool (one process per worker, its p
 and one Monte Carlo batch. The estimates are deliberately generous upper bounds: they exist to
 refuse the absurd (``--workers 100000`` on a laptop) with a clear message instead of a
 ``MemoryError`` or a fork storm, not to squeeze the last worker out of a machine.
+
+The run time of the exact theory is estimated the same way: from the work its dynamic programs
+do (:func:`~gclib.analysis.quadrature.theory_work` counts their steps, states and quadrature
+points in the units the programs count themselves), at a cost per unit measured on a modest
+machine (two shared CPUs). Beyond ``--time-limit`` ``gclib latency`` refuses, or with ``--mc K``
+leaves the slowest schemes to Monte Carlo.
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gclib.cli.options import UsageError
+from gclib.model import RuntimeModel
 from gclib.schemes.base import Scheme
 
 __all__ = [
+    "THEORY_TIME_LIMIT",
+    "theory_seconds",
+    "theory_total",
+    "check_theory_time",
+    "duration",
     "available_memory",
     "usable_cpus",
     "theory_bytes",
@@ -148,3 +160,99 @@ def check_monte_carlo(n: int, schemes: Sequence[Scheme], keep: int) -> None:
     tasks = max(scheme.tasks_per_worker for scheme in schemes)
     needed = _BASE_BYTES + batch_bytes(n, tasks, len(schemes)) + 8 * keep * len(schemes)
     _check_memory(needed, f"Monte Carlo on --workers {n}", "lower --workers")
+
+
+# seconds per unit of the dynamic programs' work: a binomial kernel entry (an exp and its
+# bookkeeping) and a multiply-add of the state masses with the kernels (fitted within ±15 % on
+# n = 30 … 1000, s_max up to 99, one and two groups of workers), and per scheme besides
+_KERNEL_SECONDS = 1.4e-8
+_PRODUCT_SECONDS = 4.5e-10
+_SCHEME_SECONDS = 0.05
+#: the default of ``gclib latency --time-limit``, in seconds
+THEORY_TIME_LIMIT = 120.0
+
+
+def theory_seconds(
+    n: int, schemes: Sequence[Scheme], model: RuntimeModel
+) -> dict[str, tuple[float, object, float]]:
+    """An estimate of the run time of the exact theory of each scheme on ``n`` workers: the
+    seconds of its own, the key of the load integrals it shares with other schemes (nested and
+    nested-eager; ``None``: it shares nothing) and their seconds, paid once for all of them
+    (:func:`theory_total`). A scheme without exact theory takes none."""
+    from gclib.analysis.prediction import has_exact_mean
+    from gclib.analysis.quadrature import theory_work
+
+    def seconds(work: tuple[int, int]) -> float:
+        return _KERNEL_SECONDS * work[0] + _PRODUCT_SECONDS * work[1]
+
+    result: dict[str, tuple[float, object, float]] = {}
+    for scheme in schemes:
+        if not has_exact_mean(scheme, n, model):
+            result[scheme.name] = (0.0, None, 0.0)
+            continue
+        latency, activity, key = theory_work(n, scheme, model)
+        if key is None:
+            result[scheme.name] = (
+                seconds(latency) + seconds(activity) + _SCHEME_SECONDS,
+                None,
+                0.0,
+            )
+        else:
+            result[scheme.name] = (seconds(latency) + _SCHEME_SECONDS, key, seconds(activity))
+    return result
+
+
+def theory_total(
+    estimates: dict[str, tuple[float, object, float]], names: Sequence[str] | None = None
+) -> float:
+    """The estimated seconds of the exact theory of the schemes ``names`` (default all)."""
+    chosen = list(estimates) if names is None else list(names)
+    shared = {estimates[name][1]: estimates[name][2] for name in chosen if estimates[name][1]}
+    return sum(estimates[name][0] for name in chosen) + sum(shared.values())
+
+
+def duration(seconds: float) -> str:
+    """``40 s``, ``3 min``, ``160 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
+def check_theory_time(
+    estimates: dict[str, tuple[float, object, float]],
+    labels: dict[str, str],
+    limit: float,
+    monte_carlo: bool,
+) -> list[str]:
+    """The schemes whose exact theory to leave out so that the rest takes at most ``limit``
+    seconds (``0``: no limit), slowest first (schemes that share their load integrals go
+    together); without ``monte_carlo`` a run beyond the limit is refused instead."""
+    total = theory_total(estimates)
+    if limit <= 0 or total <= limit:
+        return []
+    # units that only go together: the schemes of one shared key, every other scheme alone
+    units: dict[object, list[str]] = {}
+    for name, (_, key, _) in estimates.items():
+        units.setdefault(key if key is not None else ("scheme", name), []).append(name)
+    cost = {key: theory_total(estimates, names) for key, names in units.items()}
+    slowest = sorted(units, key=cost.get, reverse=True)
+    listed = ", ".join(
+        f"{' and '.join(labels[name] for name in units[key])} {duration(cost[key])}"
+        for key in slowest[:3]
+    )
+    if not monte_carlo:
+        raise UsageError(
+            f"the exact theory would take about {duration(total)} here ({listed}"
+            f"{', …' if len(slowest) > 3 else ''}), more than --time-limit {limit:g} s: leave the "
+            "slowest out of --schemes or lower --smax, add --mc K to estimate them by Monte "
+            "Carlo instead, or raise --time-limit (0: no limit)"
+        )
+    skipped: list[str] = []
+    for key in slowest:
+        if total <= limit:
+            break
+        skipped += units[key]
+        total -= cost[key]
+    return skipped

@@ -9,22 +9,22 @@ from typing import Any
 
 import numpy as np
 
-from gclib.cli.interrupts import interrupt_status
+from gclib.cli.backends import add_backend_arguments, backend_from_args
+from gclib.cli.interrupts import deferred, interrupt_received, interrupt_status
 from gclib.cli.options import (
     JSON_CONVENTION,
     UsageError,
-    add_backend_arguments,
     add_model_arguments,
     add_output_arguments,
     add_placement_arguments,
     add_timing_arguments,
-    backend_from_args,
     check_plot_path,
     check_timing,
     emit_json,
     integer,
     levels_from_args,
     model_from_args,
+    model_json,
     positive_int,
     real,
     schemes_from_args,
@@ -34,17 +34,20 @@ from gclib.cli.options import (
 )
 from gclib.cli.resources import check_pool
 from gclib.cli.table import number, print_table
-from gclib.schemes.parse import parse_scheme
+from gclib.model import RuntimeModel
+from gclib.schemes.parse import Scheme
 from gclib.training import (
     DATASETS,
     DEFAULT_ITERATIONS,
     DEFAULT_L2,
     DEFAULT_LEARNING_RATE,
+    TrainingData,
     TrainingRun,
     load_dataset,
     plot_training,
     train,
 )
+from gclib.training.loop import DIVERGENCE_FACTOR
 
 __all__ = ["add_parser", "run", "default_schemes"]
 
@@ -58,11 +61,17 @@ its k-th iteration. A failed iteration (deadline passed, too many workers lost) 
 
 Reported per iteration: training loss, train and test accuracy, the latency in model time units
 (measured: wall seconds / time unit) and the cumulated wall-clock time in measured seconds from
-each broadcast until the master holds the decoded gradient.
+each broadcast until the master holds the decoded gradient. The summary's predicted latency is
+the exact E[T | T <= deadline] of the iterations that finish (E[T | T < inf] without --deadline),
+predicted_failure_probability in JSON its P(T > deadline).
 
-A training whose loss stops being finite (a step size too large for the problem) ends with a
-message and exit status 1. Ctrl-C or SIGTERM reports the iterations that finished (exit status 130
-or 143, "interrupted": true in JSON).
+A training diverges when its loss stops being finite or exceeds DIVERGENCE times its initial
+value (a step size too large for the problem): it then ends with a message and exit status 1. A
+loss that ends above its initial value without diverging gets a note on stderr. Ctrl-C or
+SIGTERM, at any moment, reports the iterations that finished (exit status 130 or 143,
+"interrupted": true in JSON). Tables name the schemes by their labels (GC(2), ignore(2)); JSON
+keys stay the names (gc:2), and a level that does not apply (streaming, a failed iteration, the
+start) is null.
 """
 
 
@@ -80,7 +89,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
         help="distributed training of logistic regression through the worker pool",
-        description=_DESCRIPTION,
+        description=_DESCRIPTION.replace("DIVERGENCE", f"{DIVERGENCE_FACTOR:g}"),
         epilog=JSON_CONVENTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -100,7 +109,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--learning-rate",
         type=real,
         default=DEFAULT_LEARNING_RATE,
-        help="step size eta (default %(default)s)",
+        help="step size eta (default %(default)s); a loss beyond "
+        f"{DIVERGENCE_FACTOR:g} times its initial value ends the training as diverged (exit 1)",
     )
     group.add_argument(
         "--l2", type=real, default=DEFAULT_L2, help="L2 weight lambda (default %(default)s)"
@@ -140,8 +150,6 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--learning-rate must be a positive number, got {args.learning_rate}")
     if not (0.0 <= args.l2 < math.inf):
         raise UsageError(f"--l2 must be a finite number >= 0, got {args.l2}")
-    check_timing(args)
-    check_plot_path(args.plot)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         args.schemes = default_schemes(args.smax)
     schemes = schemes_from_args(args)
     model = model_from_args(args)
+    check_timing(args, model, max(args.smax + 1, *(s.tasks_per_worker for s in schemes)))
+    check_plot_path(args.plot)
     data = load_dataset(args.dataset.strip().lower(), seed=seed)
     if args.workers > len(data.train_labels):
         raise UsageError(
@@ -159,79 +169,114 @@ def run(args: argparse.Namespace) -> int:
             f"got {args.workers}"
         )
     check_pool(args.workers, local_processes=getattr(args, "scheduler", None) is None)
-    # a diverging step overflows: said once below, not as numpy warnings on every step
-    with (
-        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-        backend_from_args(args, args.workers) as backend,
-    ):
-        runs = train(
-            data,
-            schemes,
-            workers=args.workers,
-            s_max=args.smax,
-            levels=levels,
-            model=model,
-            iterations=args.iterations,
-            learning_rate=args.learning_rate,
-            l2=args.l2,
-            time_unit=args.time_unit,
-            deadline=args.deadline,
-            seed=seed,
-            progress=False if args.no_progress else None,
-            stop_on_interrupt=True,
-            backend=backend,
-        )
-    interrupted = len(runs) < len(schemes) or any(
-        run.iterations < args.iterations for run in runs.values()
-    )
+    runs: dict[str, TrainingRun] = {}
+    try:
+        # a diverging step overflows: said once below, not as numpy warnings on every step
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            backend_from_args(args, args.workers) as backend,
+        ):
+            runs = train(
+                data,
+                schemes,
+                workers=args.workers,
+                s_max=args.smax,
+                levels=levels,
+                model=model,
+                iterations=args.iterations,
+                learning_rate=args.learning_rate,
+                l2=args.l2,
+                time_unit=args.time_unit,
+                deadline=args.deadline,
+                seed=seed,
+                progress=False if args.no_progress else None,
+                stop_on_interrupt=True,
+                backend=backend,
+            )
+    except KeyboardInterrupt:  # while the backend starts or closes: report what finished
+        pass
+    with deferred():  # the report comes out whole; a second signal still ends it
+        return _report(args, data, levels, model, schemes, runs, seed)
+
+
+def _report(
+    args: argparse.Namespace,
+    data: TrainingData,
+    levels: tuple[int, ...],
+    model: RuntimeModel,
+    schemes: tuple[Scheme, ...],
+    runs: dict[str, TrainingRun],
+    seed: int,
+) -> int:
+    """Print the runs (tables or JSON) and the figure; returns the exit status."""
+    name = data.name
+    interrupted = interrupt_received()
+    prog = args.subparser.prog
     if interrupted:
         done = sum(run.iterations for run in runs.values())
         print(f"interrupted: reporting the {done} iterations that finished", file=sys.stderr)
-    if not runs:
-        return interrupt_status()
     diverged = _divergence(runs)
     if diverged:
+        cause = (
+            f"--learning-rate {args.learning_rate:g} is too large a step for this problem "
+            f"(default {DEFAULT_LEARNING_RATE:g})"
+        )
+        # at a step no larger than the default, the L2 term alone: θ ← (1 − ηλ) θ grows
+        if args.l2 * args.learning_rate > 2.0 and args.learning_rate <= DEFAULT_LEARNING_RATE:
+            cause = (
+                f"--l2 {args.l2:g} times --learning-rate {args.learning_rate:g} exceeds 2, "
+                f"where the L2 term alone diverges (default --l2 {DEFAULT_L2:g})"
+            )
+        print(f"{prog}: error: the training diverged: {diverged}; {cause}", file=sys.stderr)
+        return 1
+    labels = {scheme.name: scheme.label for scheme in schemes}
+    risen = [labels[key] for key, run in runs.items() if run.loss[-1] > run.loss[0]]
+    if risen:
         print(
-            f"{args.subparser.prog}: error: the training diverged: {diverged}; --learning-rate "
-            f"{args.learning_rate:g} is too large a step for this problem (default "
-            f"{DEFAULT_LEARNING_RATE:g})",
+            f"{prog}: note: the loss of {', '.join(risen)} ended above its initial value: "
+            f"--learning-rate {args.learning_rate:g} may be too large a step for this problem "
+            f"(default {DEFAULT_LEARNING_RATE:g})",
             file=sys.stderr,
         )
-        return 1
     if args.json:
         emit_json(
             {
-                "dataset": data.name,
+                "dataset": name,
                 "train_rows": len(data.train_labels),
                 "test_rows": len(data.test_labels),
                 "workers": args.workers,
                 "s_max": args.smax,
                 "levels": list(levels),
-                "model": model.describe(),
+                "model": model_json(model),
                 "iterations": args.iterations,
                 "learning_rate": args.learning_rate,
                 "l2": args.l2,
                 "seed": seed,
                 "time_unit": args.time_unit,
+                "deadline": args.deadline,
                 "wall_clock_unit": "seconds",
                 "latency_unit": "model time units",
-                "schemes": {name: run.summary() for name, run in runs.items()},
+                "schemes": {key: run.summary() for key, run in runs.items()},
                 **({"interrupted": True} if interrupted else {}),
             }
         )
-    else:
-        _print_tables(args, data.name, model.describe(), runs)
-    if args.plot is not None and not write_plot(args.plot, lambda: _save_plot(args.plot, runs)):
-        return 1
-    return interrupt_status() if interrupted else 0
+    elif runs:
+        _print_tables(args, name, model.describe(), runs, labels)
+    if args.plot is not None and runs:
+        if not write_plot(args.plot, lambda: _save_plot(args.plot, runs)):
+            return 1
+    return interrupt_status() if interrupted or interrupt_received() else 0
 
 
 def _divergence(runs: dict[str, TrainingRun]) -> str | None:
-    """Where the loss first stopped being finite, or ``None`` if it never did."""
+    """Where the loss of the first diverged run left the bounds, or ``None`` if none did."""
     for name, run in runs.items():
-        bad = [k for k, loss in enumerate(run.loss) if not math.isfinite(loss)]
-        if bad:
-            return f"the loss of {name} is {run.loss[bad[0]]:g} after iteration {bad[0]}"
+        if run.diverged is not None:
+            loss, start = run.loss[run.diverged], run.loss[0]
+            where = f"the loss of {name} is {loss:g} after iteration {run.diverged}"
+            if math.isfinite(loss):
+                where += f", more than {DIVERGENCE_FACTOR:g} times its initial {start:.3g}"
+            return where
     return None
 
 
@@ -243,7 +288,11 @@ def _save_plot(path: str, runs: dict[str, TrainingRun]) -> None:
 
 
 def _print_tables(
-    args: argparse.Namespace, dataset: str, model: str, runs: dict[str, TrainingRun]
+    args: argparse.Namespace,
+    dataset: str,
+    model: str,
+    runs: dict[str, TrainingRun],
+    labels: dict[str, str],
 ) -> None:
     longest = max(run.iterations for run in runs.values())
     every = args.every or max(1, longest // 10)
@@ -255,7 +304,7 @@ def _print_tables(
     print("latency in model time units; wall-clock in measured seconds (cumulated)")
     columns = ["iter", "loss", "train acc", "test acc", "latency", "wall [s]"]
     for name, run in runs.items():
-        print(f"\n{parse_scheme(name, args.smax).label}")
+        print(f"\n{labels[name]}")
         rows = []
         for k in range(run.iterations + 1):
             failed = k in run.failed_iterations
@@ -277,7 +326,7 @@ def _print_tables(
     columns += ["wall [s]", "loss", "test acc"]
     rows = [
         [
-            name,
+            labels[name],
             number(_finite(run.mean_latency), 2),
             number(run.predicted_latency, 2),
             str(run.failed),

@@ -3,8 +3,8 @@
 A gradient code of straggler tolerance ``s`` for ``n`` workers and ``n`` data partitions is a
 matrix ``B ∈ R^{n×n}``. Worker ``i`` holds the partial gradients ``g_j`` of the partitions in its
 support (the nonzero positions of row ``i``) and sends ``m_i = sum_j B[i, j] g_j``. For a set
-``F`` of responders the master finds ``a_F`` with ``a_Fᵀ B_F = 1ᵀ`` and outputs
-``sum_{i∈F} a_F[i] m_i = sum_j g_j``, the full gradient.
+``R`` of responders the master finds ``α_R`` with ``α_Rᵀ B_R = 1ᵀ`` and outputs
+``sum_{i∈R} α_R[i] m_i = sum_j g_j``, the full gradient.
 """
 
 from __future__ import annotations
@@ -29,25 +29,25 @@ class GradientCode:
 
     Worker ``i`` computes the partial gradients of the partitions in :meth:`support` (in that
     order) and sends :meth:`encode` ``(i, ·) = sum_j B[i, j] g_j``. Given the messages of a set
-    ``F`` of responders, :meth:`decode` returns ``sum_{i∈F} a_F[i] m_i`` where ``a_F`` solves
-    ``a_Fᵀ B_F = 1ᵀ`` (:meth:`decoding_vector`).
+    ``R`` of responders, :meth:`decode` returns ``sum_{i∈R} α_R[i] m_i`` where ``α_R`` solves
+    ``α_Rᵀ B_R = 1ᵀ`` (:meth:`decoding_vector`).
 
-    Decoding is numerically careful and refuses rather than guesses: ``a_F`` is the
-    minimum-norm least-squares solution of ``B_Fᵀ a = 1`` (an SVD-based solve, which is
+    Decoding is numerically careful and refuses rather than guesses: ``α_R`` is the
+    minimum-norm least-squares solution of ``B_Rᵀ a = 1`` (an SVD-based solve, which is
     backward stable and uses *all* responders when more than ``n − s`` answered, averaging
     their redundancy), and the relative residual
 
-    .. math:: r_F = \lVert a_F^\top B_F - \mathbf 1^\top \rVert_2 / \sqrt{n}
+    .. math:: r_R = \lVert \alpha_R^\top B_R - \mathbf 1^\top \rVert_2 / \sqrt{n}
 
     must not exceed :attr:`residual_tolerance`; otherwise :class:`gclib.NotDecodableError` is
-    raised. For gradients with independent entries the decoding error is about ``r_F`` times
+    raised. For gradients with independent entries the decoding error is about ``r_R`` times
     the size of the gradient, so a passing check means the result is the full gradient up to
     floating-point rounding. Decoding vectors are cached per responder set.
 
     Subclasses build ``B`` and the supports; this class provides everything else.
     """
 
-    #: Largest accepted relative residual ``‖a_Fᵀ B_F − 1ᵀ‖₂ / √n`` of a decoding vector.
+    #: Largest accepted relative residual ``‖α_Rᵀ B_R − 1ᵀ‖₂ / √n`` of a decoding vector.
     residual_tolerance: float = 1e-8
 
     def __init__(
@@ -131,15 +131,15 @@ class GradientCode:
     # -- decoding -------------------------------------------------------------------------------
 
     def decoding_vector(self, responders: Iterable[int]) -> np.ndarray:
-        """The decoding vector ``a_F`` of the responder set ``F``, as a length-``n`` vector.
+        """The decoding vector ``α_R`` of the responder set ``R``, as a length-``n`` vector.
 
         Entry ``i`` is the weight of worker ``i``'s message; it is zero for every worker not in
-        ``F``. The vector solves ``a_Fᵀ B_F = 1ᵀ`` (minimum-norm least squares over all of
-        ``F``) and is cached per responder set.
+        ``R``. The vector solves ``α_Rᵀ B_R = 1ᵀ`` (minimum-norm least squares over all of
+        ``R``) and is cached per responder set.
 
         Raises:
-            NotDecodableError: if ``F`` cannot recover the full gradient (too few responders, or
-                ``1`` is not in the row span of ``B_F`` to within :attr:`residual_tolerance`).
+            NotDecodableError: if ``R`` cannot recover the full gradient (too few responders, or
+                ``1`` is not in the row span of ``B_R`` to within :attr:`residual_tolerance`).
             ValueError: if ``responders`` is empty, repeats a worker or names an unknown one.
         """
         return self._checked_decoding(self._responder_set(responders)).copy()
@@ -153,7 +153,7 @@ class GradientCode:
             if len(workers) < self._n - self._s:
                 hint = f"; only {len(workers)} responders, n - s = {self._n - self._s} are needed"
             raise NotDecodableError(
-                f"Responders {workers} cannot decode: residual ‖a_Fᵀ B_F − 1ᵀ‖/√n = "
+                f"Responders {workers} cannot decode: residual ‖α_Rᵀ B_R − 1ᵀ‖/√n = "
                 f"{residual:.3g} exceeds the tolerance {self.residual_tolerance:.3g}{hint}."
             )
         return vector
@@ -166,7 +166,7 @@ class GradientCode:
                 all workers; finite values).
 
         Returns:
-            ``sum_{i∈F} a_F[i] m_i`` as a float array of the messages' shape.
+            ``sum_{i∈R} α_R[i] m_i`` as a float array of the messages' shape.
 
         Raises:
             NotDecodableError: if the responders cannot recover the full gradient.
@@ -191,11 +191,11 @@ class GradientCode:
         return (weights @ flat).reshape(stacked.shape[1:])
 
     def condition_number(self, responders: Iterable[int]) -> float:
-        """The 2-norm condition number of ``B_F`` on the row space of ``B``.
+        """The 2-norm condition number of ``B_R`` on the row space of ``B``.
 
-        The ratio ``σ_1 / σ_r`` of singular values of ``B_F``, with ``r`` the smaller of ``|F|``
+        The ratio ``σ_1 / σ_r`` of singular values of ``B_R``, with ``r`` the smaller of ``|R|``
         and ``rank(B)`` (``n − s`` for the cyclic families, ``n / (s + 1)`` for fractional
-        repetition); ``inf`` if ``B_F`` has lower numerical rank.
+        repetition); ``inf`` if ``B_R`` has lower numerical rank.
         """
         workers = sorted(self._responder_set(responders))
         singular = np.linalg.svd(self._B[workers], compute_uv=False)
@@ -302,16 +302,16 @@ def responder_patterns(
 
 
 def decoding_growth(matrix: np.ndarray, patterns: np.ndarray) -> np.ndarray:
-    """Per responder set ``F``: the growth ``max_j (|a_F|ᵀ |B_F|)_j`` (``inf`` if undecodable).
+    """Per responder set ``R``: the growth ``max_j (|α_R|ᵀ |B_R|)_j`` (``inf`` if undecodable).
 
     The growth bounds the rounding error of decoding: encoding and decoding in floating point
     return the full gradient with a relative error of about ``u · growth`` (``u`` the unit
-    roundoff), whatever the condition number of ``B_F``. It is 1 for codes without
+    roundoff), whatever the condition number of ``B_R``. It is 1 for codes without
     cancellation (uncoded, fractional repetition).
     """
     n = matrix.shape[0]
     rows = matrix[patterns]  # (m, k, n)
-    q, r = np.linalg.qr(np.swapaxes(rows, 1, 2))  # B_Fᵀ = QR, (m, n, k) and (m, k, k)
+    q, r = np.linalg.qr(np.swapaxes(rows, 1, 2))  # B_Rᵀ = QR, (m, n, k) and (m, k, k)
     with np.errstate(all="ignore"):
         try:
             weights = np.linalg.solve(r, q.sum(axis=1)[..., None])[..., 0]

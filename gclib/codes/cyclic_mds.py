@@ -199,8 +199,8 @@ class CyclicMDSCode(GradientCode):
     Args:
         n: the number of workers (and partitions), ``n >= 1``.
         s: the straggler tolerance, an integer in ``[0, n)`` with ``n − s`` odd (or ``s = 0``).
-        step: the step ``q``, an integer in ``[1, n)`` coprime to ``n``; ``None`` picks the
-            best-conditioned one.
+        step: the step ``q``, an integer in ``[1, n)`` coprime to ``n``; ``None`` picks the one
+            with the smallest worst-case decoding growth.
 
     Raises:
         ValueError: for invalid arguments, and for ``n − s`` even (no real cyclic MDS

@@ -6,11 +6,11 @@ generic ``H`` any ``n − s`` rows are linearly independent, hence span ``null(H
 
 ``B`` depends on ``H`` only through ``null(H)`` (and the scale of each row), so the choice of
 that subspace alone decides the numerical quality of decoding. A Gaussian ``H`` (their choice)
-gives heavy-tailed condition numbers: the worst ``cond(B_F)`` reaches ``1e8`` near ``n = 40``
+gives heavy-tailed condition numbers: the worst ``cond(B_R)`` reaches ``1e8`` near ``n = 40``
 and the decoding error grows accordingly. This module offers Tandon's construction verbatim as
 the baseline and, by default, the best of several constructions that are all valid for every
 responder set — real cyclic and negacyclic MDS codes with well-chosen roots, and Gaussian draws
-— ranked by the worst decoding growth ``max_j (|a_F|ᵀ|B_F|)_j`` (which bounds the rounding
+— ranked by the worst decoding growth ``max_j (|α_R|ᵀ|B_R|)_j`` (which bounds the rounding
 error) over a fixed sample of responder sets.
 """
 
@@ -173,17 +173,17 @@ class CyclicRepetitionCode(GradientCode):
     * ``"gaussian"``: Tandon et al., Algorithm 2, verbatim — Gaussian ``H``, ``B[i, i] = 1``.
       The baseline. Its conditioning is heavy-tailed over draws and responder sets.
     * ``"auto"`` (default): the candidate with the smallest worst decoding growth
-      ``max_j (|a_F|ᵀ|B_F|)_j`` (which bounds the rounding error of decoding) over a fixed
+      ``max_j (|α_R|ᵀ|B_R|)_j`` (which bounds the rounding error of decoding) over a fixed
       sample of responder sets — all sets for small ``C(n, s)``, else the cyclic blocks and
       arithmetic progressions of stragglers plus 384 random sets. The candidates are the real
       BCH codes of every step ``q`` (cyclic for ``n − s`` odd, negacyclic and column-scaled for
-      ``n − s`` even, see :mod:`gclib.codes.cyclic_mds`), for prime ``n`` also other conjugation-
-      closed root sets (all MDS by Chebotarëv's theorem), and 8 Gaussian ``H`` with unit-norm
-      rows. A Gaussian candidate must beat the best algebraic one by a factor of 4, because a
-      random matrix hides its worst responder sets from a sample far better than an algebraic
-      one. Every candidate is valid for every responder set (BCH bound, Chebotarëv, or
+      ``n − s`` even, see :mod:`gclib.codes.cyclic_mds`), for prime ``n`` also other
+      conjugation-closed root sets (all MDS by Chebotarëv's theorem), and 8 Gaussian ``H`` with
+      unit-norm rows. A Gaussian candidate must beat the best algebraic one by a factor of 4,
+      because a random matrix hides its worst responder sets from a sample far better than an
+      algebraic one. Every candidate is valid for every responder set (BCH bound, Chebotarëv, or
       genericity of ``H``). In practice: algebraic codes for ``n ≤ 20`` and for small ``s``
-      (``s = 1``, ``n`` even: ``B[i] = (1, 1)/√2`` on its window, ``cond(B_F) ≈ n/2``), the best
+      (``s = 1``, ``n`` even: ``B[i] = (1, 1)/√2`` on its window, ``cond(B_R) ≈ n/2``), the best
       Gaussian draw for ``n ≥ 30`` and ``n/4 ≲ s ≲ n/2``.
 
     Measured by ``benchmarks/bench_codes.py`` (seeded): ``"auto"`` decodes every sampled
@@ -191,7 +191,7 @@ class CyclicRepetitionCode(GradientCode):
     n/2 + 1``) with relative error below 1e-9 (worst 1.5e-10, at ``n = 60, s = 30``), and
     *every* responder set for ``n = 16`` (all ``s``) and ``n = 20`` (``s = 5, 10``) below
     1e-12. ``"gaussian"`` stays below 1e-9 on the sampled sets up to ``n = 30`` only (1.7e-9 at
-    ``n = 40, s = 10``, ``cond(B_F) = 3e8``), and exhaustively one set at ``n = 16`` already
+    ``n = 40, s = 10``, ``cond(B_R) = 3e8``), and exhaustively one set at ``n = 16`` already
     exceeds it.
 
     Args:

@@ -35,9 +35,10 @@ class NestedGradientCode:
     worker can send the level-``s`` message of every ``s < k``.
 
     Level 0 is the uncoded code; every other level is a :class:`CyclicRepetitionCode` with the
-    default (best-conditioned) construction, so the numerical accuracy of each level is that of
-    the cyclic repetition code of the same ``(n, s)``. The level-``s`` code depends on ``n``,
-    ``s`` and an integer ``seed`` only, not on the other levels. Measured by
+    default construction (the candidate of smallest worst decoding growth), so the numerical
+    accuracy of each level is that of the cyclic repetition code of the same ``(n, s)``. The
+    level-``s`` code depends on ``n``, ``s`` and an integer ``seed`` only, not on the other
+    levels. Measured by
     ``benchmarks/bench_codes.py``: every level of the tested nested codes up to ``n = 60``
     decodes every sampled responder set with relative error below 1e-9.
 

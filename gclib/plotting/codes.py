@@ -5,7 +5,7 @@ Three things a reader wants to see of a code:
 - the encoding matrix ``B`` of a code (:func:`plot_encoding_matrix`) and the nested supports of a
   nested code (:func:`nested_level_map`, :func:`plot_nested_supports`);
 - how accurately a code decodes (:func:`decoding_accuracy`): the worst condition number of
-  ``B_F`` and the worst relative error of :meth:`~gclib.GradientCode.decode` over responder sets
+  ``B_R`` and the worst relative error of :meth:`~gclib.GradientCode.decode` over responder sets
   ``F`` of size ``n − s``.
 
 Everything is drawn in the one figure style of :mod:`gclib.plotting`; matplotlib is imported
@@ -46,10 +46,10 @@ class DecodingAccuracy:
     r"""How well a code decodes over a collection of responder sets ``F``.
 
     Attributes:
-        worst_condition: ``max_F cond₂(B_F)``, the ratio of extreme singular values of ``B_F``
+        worst_condition: ``max_R cond₂(B_R)``, the ratio of extreme singular values of ``B_R``
             on the row space of ``B`` (:meth:`~gclib.GradientCode.condition_number`).
-        worst_error: ``max_F ‖ĝ_F − g‖₂ / ‖g‖₂`` for Gaussian partial gradients, where ``ĝ_F``
-            is what :meth:`~gclib.GradientCode.decode` returns from the messages of ``F`` with
+        worst_error: ``max_R ‖ĝ_R − g‖₂ / ‖g‖₂`` for Gaussian partial gradients, where ``ĝ_R``
+            is what :meth:`~gclib.GradientCode.decode` returns from the messages of ``R`` with
             the residual check switched off (so that an inaccurate decode is measured rather
             than refused).
         refused: how many of the sets the code's residual check refuses to decode.

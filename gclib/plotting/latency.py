@@ -24,6 +24,7 @@ from gclib.analysis.latency import (
 )
 from gclib.analysis.prediction import has_exact_theory
 from gclib.model import RuntimeModel
+from gclib.plotting._labels import label_points
 from gclib.plotting.series import plot_cdf
 from gclib.plotting.style import as_scheme, place_legend, scheme_label, scheme_style, series_style
 from gclib.plotting.text import format_levels
@@ -227,18 +228,20 @@ def plot_latency_against_uploads(
     """
     family: list[tuple[int, float, float]] = []
     family_style: dict[str, Any] | None = None
+    names: list[tuple[str, float, float, dict[str, Any], bool, float]] = []
     for key, (uploads, latency) in points.items():
         base, suffix = (key, "") if isinstance(key, Scheme) else (key.partition(" ")[::2])
         scheme = as_scheme(base)
         style = scheme_style(scheme if scheme is not None else base)
         label = (scheme_label(base) + (" " + suffix if suffix else "")).strip()
         marker = style["marker"] or "o"
+        size = 14 if marker == "*" else 9  # a star is thin at the same size
         ax.plot(
             [uploads],
             [latency],
             linestyle="none",
             marker=marker,
-            markersize=14 if marker == "*" else 9,  # a star is thin at the same size
+            markersize=size,
             markeredgecolor="white",
             markeredgewidth=0.6,
             color=style["color"],
@@ -247,19 +250,7 @@ def plot_latency_against_uploads(
         )
         in_family = isinstance(scheme, GradientCodingScheme) and not suffix
         if annotate:
-            # the GC family is named to the left of its points, alternately below and above, so
-            # that its labels clear each other and the schemes to its right
-            below = in_family and scheme.levels[0] % 2 == 0
-            left = in_family and scheme.levels[0] > 0
-            ax.annotate(
-                label,
-                (uploads, latency),
-                xytext=(-7 if left else 7, -14 if below else 5),
-                textcoords="offset points",
-                ha="right" if left else "left",
-                fontsize="small",
-                color=style["color"],
-            )
+            names.append((label, uploads, latency, style, in_family, size))
         if in_family:
             family.append((scheme.levels[0], uploads, latency))
             if scheme.levels[0] > 0:
@@ -280,6 +271,19 @@ def plot_latency_against_uploads(
     if bound is not None:
         bound_line = ax.axhline(
             bound, label=bound_label, **{**series_style(bound_label), "marker": ""}
+        )
+    for label, uploads, latency, style, in_family, size in names:
+        # the GC family (whose points lie left of the others) is named to the left of its
+        # points, the other schemes to the right; a label moves on where it would hide a
+        # marker, a line or another label
+        ahead = ["left", "upper left", "lower left"] if in_family else ["upper right", "right"]
+        label_points(
+            ax,
+            [(label, uploads, latency)],
+            prefer=ahead,
+            radius=size / 2,
+            fontsize="small",
+            color=style["color"],
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -330,16 +334,17 @@ def plot_level_sets(
     values = [value for _, _, value in ordered]
     line_style = {**scheme_style(NestedScheme((0,), 0)), **(style or {})}
     ax.plot(sizes, values, label=label, **line_style)
-    for size, levels, value in ordered if annotate else ():
-        # the rightmost set is written below and to the left of its point, clear of the
-        # set before it and of the right edge
-        last = size == sizes[-1]
-        ax.annotate(
-            format_levels(levels),
-            (size, value),
-            xytext=(-4, -14) if last else (4, 7),
-            textcoords="offset points",
-            ha="right" if last else "left",
+    if annotate:
+        import matplotlib
+
+        # above the curve, which falls to the right, unless a marker, a line or another label
+        # is in the way there
+        radius = line_style.get("markersize", matplotlib.rcParams["lines.markersize"]) / 2
+        label_points(
+            ax,
+            [(format_levels(levels), size, value) for size, levels, value in ordered],
+            prefer=["upper right", "above", "upper left", "lower left", "below"],
+            radius=radius,
             fontsize="small",
             color=line_style["color"],
         )
@@ -448,4 +453,6 @@ def plot_scheme_means(
                 label=reference_label,
             )
         ax.legend(loc="upper right", fontsize="small")
+        # headroom for the legend above the highest interval
+        ax.set_ylim(0.0, 1.25 * ax.get_ylim()[1])
     return ax

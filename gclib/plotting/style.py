@@ -76,6 +76,12 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 # enough to be read without zooming in print (inches).
 _FIGURE_WIDTH = 6.4
 _FIGURE_HEIGHT = 3.8
+# The widest figure drawn (inches). The book's text column is about 740 CSS px; a figure of this
+# width is 816 px at the style's 120 dpi, shown at about 0.9 of its size, so that its text keeps
+# at least about 10 px of cap height. A wider request (several panels side by side) is scaled
+# down to it, and its height by the square root of that factor: its panels sit side by side, so
+# it keeps more of its height than of its width.
+_MAX_WIDTH = 6.8
 
 # The schemes without a tolerance parameter, by class.
 _FIXED_STYLES: dict[type, dict[str, Any]] = {
@@ -260,7 +266,8 @@ def new_figure(
     Args:
         nrows: the rows of the grid of axes.
         ncols: the columns of the grid of axes.
-        width: the width in inches (default: the style's width).
+        width: the width in inches (default: the style's width); a width beyond 6.8 inches is
+            scaled down to it, and the height by the square root of that factor.
         height: the height in inches (default: the style's height per row).
         subplots_kwargs: passed on to ``pyplot.subplots`` (e.g. ``sharex=True``).
 
@@ -279,11 +286,26 @@ def new_figure(
         use_style()
     import matplotlib.pyplot as plt
 
-    size = (
-        width if width is not None else _FIGURE_WIDTH,
-        height if height is not None else _FIGURE_HEIGHT * (1 + 0.7 * (nrows - 1)),
-    )
-    return plt.subplots(nrows, ncols, figsize=size, **subplots_kwargs)
+    return plt.subplots(nrows, ncols, figsize=_figure_size(nrows, width, height), **subplots_kwargs)
+
+
+def _figure_size(
+    nrows: int = 1, width: float | None = None, height: float | None = None
+) -> tuple[float, float]:
+    """The size in inches :func:`new_figure` gives a figure of ``nrows`` rows of panels.
+
+    The default is the style's width and its height per row. A requested ``width`` beyond the
+    widest figure of the style (6.8 inches) is scaled down to it and the height by the square root
+    of that factor, so that the text of a figure of several panels side by side stays as legible
+    as that of a single panel when the figure is shown across a text column (text is set in
+    points, and a wider figure is shrunk more to fit the column).
+    """
+    width = float(width) if width is not None else _FIGURE_WIDTH
+    height = float(height) if height is not None else _FIGURE_HEIGHT * (1 + 0.7 * (nrows - 1))
+    if width > _MAX_WIDTH:
+        factor = _MAX_WIDTH / width
+        width, height = _MAX_WIDTH, height * factor**0.5
+    return (width, height)
 
 
 def save_figure(fig: Figure, path: str | Path, *, close: bool = False) -> Path:
@@ -315,7 +337,8 @@ def save_figure(fig: Figure, path: str | Path, *, close: bool = False) -> Path:
 def place_legend(ax: Axes, where: str = "inside", **kwargs: Any) -> None:
     """Draw the legend of ``ax``: ``"inside"`` the axes (matplotlib's best place),
     ``"outside"`` to the right of the whole figure, or ``"below"`` the whole figure in columns
-    (for figures of several panels).
+    (for figures of several panels): at most four, and fewer if the legend would otherwise be
+    wider than the figure.
 
     Args:
         ax: the axes whose lines are named.
@@ -334,5 +357,24 @@ def place_legend(ax: Axes, where: str = "inside", **kwargs: Any) -> None:
     if where == "outside":
         ax.figure.legend(handles, labels, loc="outside right upper", **kwargs)
     else:
-        kwargs.setdefault("ncol", min(len(handles), 4))
-        ax.figure.legend(handles, labels, loc="outside lower center", **kwargs)
+        _legend_below(ax.figure, handles, labels, kwargs)
+
+
+def _legend_below(fig: Figure, handles: list, labels: list, kwargs: dict[str, Any]) -> None:
+    """A legend below the figure in at most four columns, and in more rows of balanced length if
+    it would be wider than the figure (unless the caller fixed ``ncol``)."""
+    count = len(handles)
+    rows = -(-count // 4)
+    fixed = kwargs.pop("ncol", None)
+    legend = fig.legend(
+        handles, labels, loc="outside lower center", ncol=fixed or -(-count // rows), **kwargs
+    )
+    get_renderer = getattr(fig.canvas, "get_renderer", None)
+    while fixed is None and rows < count and get_renderer is not None:
+        if legend.get_window_extent(get_renderer()).width <= fig.bbox.width:
+            break
+        legend.remove()
+        rows += 1
+        legend = fig.legend(
+            handles, labels, loc="outside lower center", ncol=-(-count // rows), **kwargs
+        )

@@ -277,7 +277,7 @@ def plot_iteration_timeline(
             handles=handles,
             loc="upper center",
             bbox_to_anchor=(0.5, -0.16),
-            ncol=3,
+            ncol=2,  # three columns are wider than a figure of the style's width
             fontsize="small",
         )
     return ax

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from gclib.plotting.style import new_figure, scheme_label, scheme_style
+from gclib.plotting.style import new_figure, place_legend, scheme_label, scheme_style
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -67,8 +67,7 @@ def plot_training(
     accuracy_ax.set_ylim(0.8, 1.0)
     accuracy_ax.yaxis.set_major_locator(ticker.MultipleLocator(0.05))
     if legend == "below":
-        handles, labels = accuracy_ax.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5))
+        place_legend(accuracy_ax, "below")
     elif legend:
         accuracy_ax.legend(loc="lower right", fontsize="small", ncol=2)
     return fig, (loss_ax, accuracy_ax)

@@ -9,7 +9,7 @@ them. One iteration:
 2. The workers compute their partial gradients in window order, each task lasting its sampled
    duration × ``time_unit`` seconds, and report progress (signals, uploads).
 3. Every report goes into the transport-free :class:`~gclib.Scheduler`, the same one the
-   simulator drives; its actions (request level ``s`` from ``F``, stop, resume, complete, fail)
+   simulator drives; its actions (request level ``s`` from ``R``, stop, resume, complete, fail)
    are carried out on the backend.
 4. The master decodes; the latency is the time from the broadcast to the moment the master holds
    what it needs, in model time units (wall seconds / ``time_unit``).

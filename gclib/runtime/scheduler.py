@@ -1,14 +1,14 @@
 """The master's decision logic, free of any transport.
 
 Events go in (a worker finished its ``k``-th task, a coded message arrived, a worker was lost);
-actions come out (request level ``s`` from ``F``, stop, resume, complete, fail). The Monte Carlo
+actions come out (request level ``s`` from ``R``, stop, resume, complete, fail). The Monte Carlo
 simulator and every worker-pool backend drive this one state machine, so the decisions a reader
 studies in the theory are exactly the ones the real pool takes.
 
 For the nested code with level set ``S``, ``c_k`` counts the live workers with at least ``k``
 tasks done. At the first event where some ``s ∈ S`` has ``c_{s+1} ≥ n − s``, the master picks
-``F`` = the first ``n − s`` live workers that reached ``s + 1`` tasks, requests their level-``s``
-messages and stops everybody else. If a worker of ``F`` is lost before its message arrives, the
+``R`` = the first ``n − s`` live workers that reached ``s + 1`` tasks, requests their level-``s``
+messages and stops everybody else. If a worker of ``R`` is lost before its message arrives, the
 master re-plans from the progress it has seen (same level first, so that messages already received
 are reused), and resumes computation when no level is reachable yet.
 """

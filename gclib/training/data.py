@@ -19,12 +19,13 @@ class TrainingData:
 
     Attributes:
         name: the data set's name.
-        train_features: shape ``(N, d)``; standardised with the training set's mean and
-            standard deviation, last column the constant 1 of the intercept.
-        train_labels: shape ``(N,)``, integers in ``[0, classes)``.
-        test_features: shape ``(N_test, d)``, standardised with the *training* statistics.
-        test_labels: shape ``(N_test,)``.
-        classes: the number of classes ``C``.
+        train_features: shape ``(|D|, d)`` for the training set ``D``; standardised with the
+            training set's mean and standard deviation, last column the constant 1 of the
+            intercept.
+        train_labels: shape ``(|D|,)``, integers in ``[0, classes)``.
+        test_features: shape ``(test rows, d)``, standardised with the *training* statistics.
+        test_labels: shape ``(test rows,)``.
+        classes: the number of classes.
         feature_mean, feature_scale: shape ``(d − 1,)``, the training statistics: a raw row
             ``x`` becomes ``((x − feature_mean) / feature_scale, 1)``.
     """

@@ -1,21 +1,23 @@
 """Distributed full-batch gradient descent through the worker pool, for every scheme.
 
-The model is multinomial logistic (softmax) regression. With ``N`` training rows ``x_r ∈ R^d``
-(standardised features and a constant 1 for the intercept), labels ``y_r ∈ {0, …, C−1}`` and
-parameters ``W ∈ R^{d×C}``, the objective is
+The model is multinomial logistic (softmax) regression, in the notation of the book: on the
+training set ``D`` of pairs ``(x, y)``, features ``x ∈ R^d`` (standardised, and a constant 1 for
+the intercept) and a label ``y ∈ {0, …, classes − 1}``, with parameters ``θ ∈ R^{d×classes}``,
+the objective is
 
-    F(W) = (1/N) Σ_r ℓ_r(W) + (λ/2) ‖W̃‖²,   ℓ_r(W) = log Σ_c exp(x_rᵀ W_c) − x_rᵀ W_{y_r},
+    L(θ) = (1/|D|) Σ_{(x,y)∈D} ℓ(θ; x, y) + (λ/2) ‖θ̃‖²,   ℓ(θ; x, y) = log Σ_c exp(xᵀ θ_c) − xᵀ θ_y,
 
-where ``W̃`` is ``W`` without its intercept row. The training rows are split into ``n`` partitions
-``D_j``; the partial gradient ``g_j = Σ_{r∈D_j} ∇ℓ_r(W) = X_jᵀ (softmax(X_j W) − Y_j)`` is what a
-worker computes, the master recovers ``g = Σ_j g_j`` through the scheme, and the step is
+where ``θ̃`` is ``θ`` without its intercept row. The training set is split into ``n`` partitions
+``D_j``; the partial gradient ``g_j = Σ_{(x,y)∈D_j} ∇ℓ(θ; x, y) = X_jᵀ (softmax(X_j θ) − Y_j)``
+is what a worker computes, the master recovers ``g = Σ_j g_j`` through the scheme, and the step
+is
 
-    W ← W − η (g / N + λ W̃).
+    θ ← θ − η (g / |D| + λ θ̃).
 
 The L2 term needs no data, so the master adds it. A scheme that recovers ``g`` exactly (uncoded,
 GC(s), the nested code, streaming) follows the trajectory of single-process gradient descent
-step by step; ignore-stragglers(s) follows a perturbed one. An iteration that misses its
-deadline (or loses too many workers) leaves ``W`` unchanged and is counted as failed.
+step by step; ignore(s) follows a perturbed one. An iteration that misses its deadline (or
+loses too many workers) leaves ``θ`` unchanged and is counted as failed.
 
 Every scheme sees the same straggler and crash pattern in its ``k``-th iteration (common random
 numbers): the comparison is paired, iteration by iteration.
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from gclib._verify import check_instance, check_integer, check_real
-from gclib.analysis.prediction import predict
+from gclib.analysis.prediction import predict_within
 from gclib.model import RuntimeModel
 from gclib.schemes.parse import Scheme, parse_levels, resolve_schemes
 from gclib.training.data import TrainingData
@@ -43,6 +45,7 @@ from gclib.training.softmax import DEFAULT_L2, SoftmaxObjective
 __all__ = [
     "DEFAULT_ITERATIONS",
     "DEFAULT_LEARNING_RATE",
+    "DIVERGENCE_FACTOR",
     "TrainingRun",
     "gradient_descent",
     "train",
@@ -52,6 +55,11 @@ __all__ = [
 # gradient descent passes 90% test accuracy after a handful of steps and keeps lowering the loss.
 DEFAULT_LEARNING_RATE = 0.5
 DEFAULT_ITERATIONS = 50
+# A training whose loss is no longer finite, or exceeds this multiple of its initial value, has
+# diverged (a step too large for the problem): :func:`train` stops the scheme there. Gradient
+# descent from 0 with a workable step stays far below it (on digits at most about 16 times, at
+# step 100, 200 times the default), one that diverges passes it within a few steps.
+DIVERGENCE_FACTOR = 100.0
 
 
 def _check_learning_rate(value: object) -> float:
@@ -63,12 +71,12 @@ def gradient_descent(
     iterations: int = DEFAULT_ITERATIONS,
     learning_rate: float = DEFAULT_LEARNING_RATE,
 ) -> np.ndarray:
-    """Single-process full-batch gradient descent ``W_{k+1} = W_k − η ∇F(W_k)`` from ``W_0 = 0``.
+    """Single-process full-batch gradient descent ``θ_{k+1} = θ_k − η ∇L(θ_k)`` from ``θ_0 = 0``.
 
     The reference every exact scheme of :func:`train` must follow.
 
     Returns:
-        The trajectory, shape ``(iterations + 1, d, C)``; entry ``k`` is ``W_k``.
+        The trajectory, shape ``(iterations + 1, d, classes)``; entry ``k`` is ``θ_k``.
     """
     iterations = check_integer(iterations, "iterations", 1)
     learning_rate = _check_learning_rate(learning_rate)
@@ -85,13 +93,13 @@ def gradient_descent(
 class TrainingRun:
     """The record of one scheme's training run.
 
-    Entry ``0`` of every per-step list is the starting point ``W_0 = 0`` (time 0); entry ``k``
+    Entry ``0`` of every per-step list is the starting point ``θ_0 = 0`` (time 0); entry ``k``
     the state after iteration ``k``.
 
     Attributes:
         scheme: the scheme's name.
-        loss: ``F(W_k)``.
-        train_accuracy, test_accuracy: accuracy of ``W_k`` on the training and test rows.
+        loss: ``L(θ_k)``.
+        train_accuracy, test_accuracy: accuracy of ``θ_k`` on the training and test rows.
         latency: the latency of iteration ``k`` in model time units, as the pool measured it
             (``inf`` for a failed iteration); entry 0 is 0.
         wall_clock: cumulated measured seconds, from each broadcast until the master held the
@@ -104,13 +112,19 @@ class TrainingRun:
             gradients against the true one ``g`` (relative to the partial gradients the master
             combines, so that it measures decoding also where ``g`` nearly vanishes; ``nan``
             for a failed iteration); entry 0 is 0.
-        level: the level decoded with (``-1`` for streaming and failed iterations).
+        level: the level decoded with (``-1`` for streaming and failed iterations; ``None``
+            in :meth:`summary`, the JSON convention for an absent value).
         failed_iterations: the indices ``k ≥ 1`` of the iterations that failed.
-        params: the trajectory ``W_k``, shape ``(iterations + 1, d, C)``.
+        params: the trajectory ``θ_k``, shape ``(iterations + 1, d, classes)``.
         lost: worker processes that died (crash injection) during the run.
         time_unit: seconds per model time unit.
-        predicted_latency: the predicted mean latency ``E[T | T < ∞]`` of the iterations that
-            finish: exact, or by Monte Carlo for streaming (``None`` if none can finish).
+        predicted_latency: the predicted mean latency of the iterations that finish,
+            ``E[T | T ≤ deadline]`` (``E[T | T < ∞]`` without a deadline): exact, or by Monte
+            Carlo where no exact theory applies (``None`` if none can finish).
+        predicted_failure_probability: ``P(T > deadline)`` (``P(T = ∞)`` without a deadline).
+        diverged: the iteration after which the loss was no longer finite or exceeded
+            ``DIVERGENCE_FACTOR`` (100) times its initial value, where the run stopped (``None``
+            if it did not diverge).
     """
 
     scheme: str
@@ -128,6 +142,8 @@ class TrainingRun:
     params: np.ndarray | None = field(default=None, repr=False)
     lost: int = 0
     predicted_latency: float | None = None
+    predicted_failure_probability: float | None = None
+    diverged: int | None = None
 
     @property
     def iterations(self) -> int:
@@ -169,12 +185,13 @@ class TrainingRun:
             "model_time": list(self.model_time),
             "elapsed": list(self.elapsed),
             "gradient_error": list(self.gradient_error),
-            "level": list(self.level),
+            "level": [None if level < 0 else level for level in self.level],  # absent: null
             "failed": self.failed,
             "failed_iterations": list(self.failed_iterations),
             "lost": self.lost,
             "mean_latency": self.mean_latency,
             "predicted_mean_latency": self.predicted_latency,
+            "predicted_failure_probability": self.predicted_failure_probability,
             "max_gradient_error": self.max_gradient_error,
             "time_to_90": self.time_to_accuracy(0.9),
         }
@@ -220,9 +237,9 @@ def train(
 
     One :class:`~gclib.WorkerPool` of ``workers`` processes holds the training partitions
     on the cyclic placement (worker ``i`` receives ``D_i, …, D_{i+s_max}`` once). Each scheme
-    runs ``iterations`` iterations from ``W_0 = 0``; every iteration broadcasts ``W``, lets the
+    runs ``iterations`` iterations from ``θ_0 = 0``; every iteration broadcasts ``θ``, lets the
     pool deliver ``g`` under the scheme with injected stragglers and crashes, and steps
-    ``W ← W − η (g/N + λ W̃)``; a failed iteration skips the step.
+    ``θ ← θ − η (g/|D| + λ θ̃)``; a failed iteration skips the step.
 
     Args:
         data: the training and test rows (see :func:`load_dataset`).
@@ -241,14 +258,17 @@ def train(
             ``k``-th iteration of every scheme sees the same draw.
         progress: show a progress bar on standard error (``None``: only on a terminal).
         start_method: the pool's process start method.
-        stop_on_interrupt: on Ctrl-C (``KeyboardInterrupt``) end the training there and return
-            what finished instead of raising: the interrupted scheme's run holds the iterations
-            that completed, and the schemes that had not started are left out.
+        stop_on_interrupt: on Ctrl-C (``KeyboardInterrupt``), at any moment (the pool's
+            start included), end the training there and return what finished instead of
+            raising: the interrupted scheme's run holds the iterations that completed, and the
+            schemes that had not started are left out.
         backend: the pool's transport (default: local processes; ``DaskBackend(client)`` runs
             the workers on a Dask cluster), see :class:`~gclib.WorkerPool`.
 
     Returns:
-        Scheme name → :class:`TrainingRun`, in the order given.
+        Scheme name → :class:`TrainingRun`, in the order given. A scheme whose loss diverges
+        (more than ``DIVERGENCE_FACTOR`` = 100 times its initial value) stops there, its
+        ``diverged`` set; the others go on.
     """
     from gclib.runtime.pool import WorkerPool
 
@@ -308,9 +328,9 @@ def train(
             for scheme in resolved:
                 bar.set_description(scheme.name)
                 run = TrainingRun(scheme.name, pool.time_unit)
-                run.predicted_latency = predict(
-                    workers, scheme, model, simulation_seed
-                ).mean_latency
+                prediction = predict_within(workers, scheme, model, deadline, simulation_seed)
+                run.predicted_latency = prediction.mean_latency
+                run.predicted_failure_probability = prediction.failure_probability
                 params = objective.initial_params()
                 trajectory = [params]
                 run._record(objective, params)
@@ -349,6 +369,9 @@ def train(
                         trajectory.append(params)
                         run._record(objective, params)
                         bar.update()
+                        if not run.loss[-1] <= DIVERGENCE_FACTOR * run.loss[0]:
+                            run.diverged = k  # nan and inf included: no step can follow
+                            break
                 except KeyboardInterrupt:
                     if not stop_on_interrupt:
                         raise
@@ -358,6 +381,9 @@ def train(
                 runs[scheme.name] = run
                 if interrupted:
                     break
+    except KeyboardInterrupt:  # while the pool starts or closes, or between two schemes
+        if not stop_on_interrupt:
+            raise
     finally:
         bar.close()
     return runs

@@ -71,7 +71,8 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 
 def softmax_loss(params: np.ndarray, partition: tuple[np.ndarray, np.ndarray]) -> float:
-    """Multinomial cross-entropy ``−Σ_r log softmax(x_rᵀ W)[y_r]``; ``W`` has shape ``(d, C)``."""
+    """Multinomial cross-entropy ``−Σ_{(x,y)} log softmax(xᵀ θ)[y]``; ``θ`` has shape
+    ``(d, classes)``."""
     features, labels = partition
     scores = features @ params
     top = scores.max(axis=1)
@@ -80,7 +81,7 @@ def softmax_loss(params: np.ndarray, partition: tuple[np.ndarray, np.ndarray]) -
 
 
 def softmax_gradient(params: np.ndarray, partition: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """``Xᵀ (softmax(X W) − Y)`` with ``Y`` the one-hot labels: shape ``(d, C)``."""
+    """``Xᵀ (softmax(X θ) − Y)`` with ``Y`` the one-hot labels: shape ``(d, classes)``."""
     features, labels = partition
     probabilities = _softmax(features @ params)
     probabilities[np.arange(len(labels)), labels] -= 1.0

@@ -1,10 +1,11 @@
 """The training objective: softmax regression with an L2 penalty, and its distributed gradient.
 
-With ``N`` training rows ``x_r`` (standardised features and a constant 1 for the intercept),
-labels ``y_r`` and parameters ``W ∈ R^{d×C}``,
-``F(W) = (1/N) Σ_r ℓ_r(W) + (λ/2) ‖W̃‖²`` with ``ℓ_r(W) = log Σ_c exp(x_rᵀ W_c) − x_rᵀ W_{y_r}``
-and ``W̃`` the parameters without the intercept row. A worker computes the partial gradient
-``g_j = Σ_{r∈D_j} ∇ℓ_r(W)`` of its partitions; the master adds the L2 term, which needs no data.
+On the training set ``D`` of pairs ``(x, y)`` (standardised features and a constant 1 for the
+intercept; a label) and with parameters ``θ ∈ R^{d×classes}``,
+``L(θ) = (1/|D|) Σ_{(x,y)∈D} ℓ(θ; x, y) + (λ/2) ‖θ̃‖²`` with
+``ℓ(θ; x, y) = log Σ_c exp(xᵀ θ_c) − xᵀ θ_y`` and ``θ̃`` the parameters without the intercept
+row, as in the book. A worker computes the partial gradient ``g_j = Σ_{(x,y)∈D_j} ∇ℓ(θ; x, y)``
+of its partitions; the master adds the L2 term, which needs no data.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ DEFAULT_L2 = 1e-3
 
 @dataclass(frozen=True)
 class SoftmaxObjective:
-    """``F(W) = (1/N) Σ_r ℓ_r(W) + (λ/2) ‖W̃‖²`` on ``data`` (see the module documentation).
+    """``L(θ) = (1/|D|) Σ_{(x,y)∈D} ℓ(θ; x, y) + (λ/2) ‖θ̃‖²`` on the training set ``D`` of
+    ``data`` (see the module documentation).
 
     Attributes:
         data: the training and test rows.
-        l2: ``λ ≥ 0``; the intercept row of ``W`` is not penalised.
+        l2: ``λ ≥ 0``; the intercept row of ``θ`` is not penalised.
     """
 
     data: TrainingData
@@ -42,11 +44,11 @@ class SoftmaxObjective:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(d, C)``, the shape of ``W``."""
+        """``(d, classes)``, the shape of ``θ``."""
         return (self.data.features, self.data.classes)
 
     def initial_params(self) -> np.ndarray:
-        """``W = 0``: every class equally likely."""
+        """``θ = 0``: every class equally likely."""
         return np.zeros(self.shape)
 
     def _penalised(self, params: np.ndarray) -> np.ndarray:
@@ -55,28 +57,28 @@ class SoftmaxObjective:
         return weights
 
     def loss(self, params: np.ndarray) -> float:
-        """``F(W)`` on the training rows."""
+        """``L(θ)`` on the training rows."""
         data = self.data
         total = softmax_loss(params, (data.train_features, data.train_labels))
         penalty = 0.5 * self.l2 * float(np.sum(self._penalised(params) ** 2))
         return total / len(data.train_labels) + penalty
 
     def partial_sum(self, params: np.ndarray) -> np.ndarray:
-        """``g = Σ_j g_j = Xᵀ (softmax(X W) − Y)`` over all training rows, in one process."""
+        """``g = Σ_j g_j = Xᵀ (softmax(X θ) − Y)`` over all training rows, in one process."""
         data = self.data
         return softmax_gradient(params, (data.train_features, data.train_labels))
 
     def gradient_from_sum(self, params: np.ndarray, partial_sum: np.ndarray) -> np.ndarray:
-        """``∇F(W) = g / N + λ W̃`` from the (decoded) sum ``g`` of the partial gradients."""
+        """``∇L(θ) = g / |D| + λ θ̃`` from the (decoded) sum ``g`` of the partial gradients."""
         return partial_sum / len(self.data.train_labels) + self.l2 * self._penalised(params)
 
     def gradient(self, params: np.ndarray) -> np.ndarray:
-        """``∇F(W)``, computed in one process."""
+        """``∇L(θ)``, computed in one process."""
         return self.gradient_from_sum(params, self.partial_sum(params))
 
     def accuracy(self, params: np.ndarray, split: str = "test") -> float:
         """The share of rows of ``split`` (``"train"`` or ``"test"``) whose most likely class
-        under ``W`` is their label."""
+        under ``θ`` is their label."""
         if split == "train":
             features, labels = self.data.train_features, self.data.train_labels
         elif split == "test":
