@@ -25,6 +25,7 @@ quantities are sums over the slowdown patterns (simultaneous completions count a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -163,17 +164,7 @@ def _resolved_model(problem: _Problem) -> RuntimeModel:
             "apart must be ordered, finer than double precision resolves (inf: deterministic "
             "tasks; Monte Carlo estimates the load at any rate)."
         )
-    return RuntimeModel(
-        a,
-        rate,
-        straggler_prob=model.straggler_prob,
-        slowdown=model.slowdown,
-        stragglers=model.stragglers,
-        crash_prob=model.crash_prob,
-        upload_cost=model.upload_cost,
-        signal_cost=model.signal_cost,
-        shared_link=model.shared_link,
-    )
+    return dataclasses.replace(model, rate=rate)
 
 
 def _activity_continuous(problem: _Problem) -> _Activity:
