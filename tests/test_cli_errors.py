@@ -268,7 +268,7 @@ def test_demo_says_when_the_time_unit_is_too_fine_for_the_pool(capsys):
     payload = json.loads(captured.out)
     assert payload["time_unit_too_fine"] is True
     assert payload["schemes"]["gc:1"]["pool_overhead"] > 0
-    assert "note: the pool's own time per iteration" in captured.err
+    assert "note: the pool's own time per iteration (GC(1) " in captured.err  # named as in tables
 
 
 def test_large_numbers_never_merge_table_columns(capsys):

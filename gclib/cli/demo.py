@@ -332,7 +332,9 @@ def _note_overhead(
     if not over:
         return False
     needed = max(share for share in over.values()) * time_unit / _OVERHEAD_SHARE
-    listed = ", ".join(f"{name} {runs[name].overhead * 1e3:.2g} ms" for name in over)
+    listed = ", ".join(
+        f"{runs[name].scheme.label} {runs[name].overhead * 1e3:.2g} ms" for name in over
+    )
     print(
         f"gclib demo: note: the pool's own time per iteration ({listed}) exceeds "
         f"{_OVERHEAD_SHARE:.0%} of the predicted latency at --time-unit {time_unit:g} s, so the "
