@@ -318,7 +318,7 @@ def test_an_interrupt_inside_the_callbacks_of_a_fork_is_not_lost():
             after_in_parent=lambda: signal.raise_signal(signal.SIGINT) if armed else None
         )
         from gclib.cli import interrupts
-        with interrupts.sigterm_as_interrupt():
+        with interrupts.interrupts_handled():
             try:
                 armed.append(1)
                 pid = os.fork()

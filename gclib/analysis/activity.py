@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from gclib.analysis.dynamic_program import _held_dynamic_program
+from gclib.analysis.dynamic_program import _held_dynamic_program, _keep_filter
 from gclib.analysis.problem import _check_n, _Problem, _problem
 from gclib.analysis.quadrature import _integrate
 from gclib.model import RuntimeModel, WorkerGroup
@@ -254,12 +254,9 @@ def _activity_filters(
     """The filters over the ``n − 1`` others while worker ``i`` is held at ``j`` tasks (it
     counts where ``j ≥ m``) and once it does not, and the trigger of each condition: exactly
     ``need − 1`` others at its step (:func:`_held_dynamic_program`)."""
+    held_keep = _keep_filter(K, conditions, n - 1, K)  # held at K tasks: it counts at every m
+    free_keep = _keep_filter(K, conditions, n - 1, None)
     others = np.arange(n)
-    held_keep = np.ones((K, n), dtype=bool)
-    free_keep = np.ones((K, n), dtype=bool)
-    for _, m, need in conditions:
-        held_keep[m - 1] &= others + 1 < need
-        free_keep[m - 1] &= others < need
     triggers = [(m, free_keep[m - 1] & (others == need - 1)) for _, m, need in conditions]
     return held_keep, free_keep, triggers
 

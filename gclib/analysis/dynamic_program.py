@@ -380,10 +380,19 @@ def _kernel_step(
 def _condition_keep(problem: _Problem, random_workers: int, held: int | None) -> np.ndarray:
     """``keep[m − 1, c]``: no condition holds when ``c`` random workers have ``≥ m`` tasks and one
     further worker is held at ``held`` tasks (``None``: no such worker)."""
-    K = problem.max_tasks
-    keep = np.ones((K, random_workers + 1), dtype=bool)
+    return _keep_filter(problem.max_tasks, problem.conditions, random_workers, held)
+
+
+def _keep_filter(
+    max_tasks: int,
+    conditions: Sequence[tuple[int, int, int]],
+    random_workers: int,
+    held: int | None,
+) -> np.ndarray:
+    """:func:`_condition_keep` of the conditions ``(level, step m, workers needed)``."""
+    keep = np.ones((max_tasks, random_workers + 1), dtype=bool)
     c = np.arange(random_workers + 1)
-    for _, m, need in problem.conditions:
+    for _, m, need in conditions:
         extra = 1 if held is not None and held >= m else 0
         keep[m - 1] &= c + extra < need
     return keep

@@ -28,7 +28,6 @@ from types import FrameType
 __all__ = [
     "Terminated",
     "interrupts_handled",
-    "sigterm_as_interrupt",
     "deferred",
     "interrupt_received",
     "interrupt_status",
@@ -162,9 +161,6 @@ def interrupts_handled() -> Iterator[None]:
             _helper.clear()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-sigterm_as_interrupt = interrupts_handled  # its former name
 
 
 @contextlib.contextmanager
