@@ -238,9 +238,13 @@ def test_worker_killed_mid_iteration_is_replaced(problem):
 
 
 class _KillOnRequestBackend(ProcessBackend):
-    """Kills worker ``victim`` the moment the master requests its coded message."""
+    """Kills worker ``victim`` the moment the master requests its coded message (every message is
+    requested: no one-sided reads, as on a backend without shared memory)."""
 
     victim = 2
+
+    def fetch(self, iteration, level, workers):
+        return [None] * len(workers)
 
     def send(self, worker, payload):
         if worker == self.victim and isinstance(loads(payload), RequestCommand):

@@ -154,6 +154,8 @@ class WorkerPool:
 
         factory = backend or ProcessBackend
         self._backend = factory(n, worker_main, args_of, start_method)
+        # requested coded messages read where the workers publish them, if the backend can
+        self._backend.reserve_messages(self.s_max + 1)
         self._closed = False
         _LIVE_POOLS.add(self)
         try:
@@ -436,6 +438,7 @@ class WorkerPool:
                 # one link into the master: the round queues the uploads, the workers send at once
                 round_.link = costs[0]
                 costs = (0.0, costs[1])
+        round_.upload_delay, round_.signal_delay = costs  # for the messages read one-sided
         params_bytes = pickle.dumps(params, protocol=pickle.HIGHEST_PROTOCOL)
         # Workers that read the master's clock time their tasks from the iteration's start, not
         # from when each of them woke up to its message: on fewer cores than workers they wake

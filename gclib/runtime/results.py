@@ -32,7 +32,8 @@ class PoolEvent:
             ``stop``, ``resume``, ``stopped``, ``lost``, ``complete``, ``fail``; worker side
             (with ``trace=True``, on the worker's clock): ``receive`` (the broadcast),
             ``task_start``, ``task_end``, ``task_abandon`` (task index), ``send_signal``,
-            ``send_upload``, ``got_stop``, ``got_resume``, ``got_request``.
+            ``send_upload``, ``got_stop``, ``got_resume``, ``got_request``, ``publish`` (a
+            level's message left for the master to read without asking).
         value: the task count, task index or level the event refers to.
     """
 

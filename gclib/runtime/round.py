@@ -94,6 +94,12 @@ class Round:
     link: float = 0.0
     link_free: float = 0.0
     on_link: list[tuple[float, int, int, Upload]] = field(default_factory=list)
+    # the emulated one-way costs of a command and of an upload on a worker's own link (seconds),
+    # which the master adds to a requested message it reads one-sided (the workers add their own)
+    signal_delay: float = 0.0
+    upload_delay: float = 0.0
+    # requested messages read one-sided, not yet handed on: (worker, contribution, message)
+    fetched: list[tuple[int, Contribution, np.ndarray]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -128,8 +134,7 @@ class Round:
                     self._deliver_from_link(now)
                     continue
                 remaining = min(remaining, self.on_link[0][0] - now)
-            for event in self.backend.wait(remaining):
-                self.handle(event)
+            self.handle_all(self.backend.wait(remaining))
             if self.error is not None:
                 self.act(self.scheduler.abort("a worker's gradient function raised"))
                 return
@@ -143,7 +148,31 @@ class Round:
                 self.log(worker, "lost")
                 self.act(self.scheduler.lost(worker))
 
-    def handle(self, event: Received | Died) -> None:
+    def handle_all(self, events: Sequence[Received | Died]) -> None:
+        """Handle what one wait brought, in order.
+
+        A burst of progress signals from one worker (tasks that ended together, read at once)
+        reaches the scheduler as its last signal: a count of tasks done covers the counts before
+        it, and a level's count ``c_{s+1}`` does not change with that worker's later tasks, so
+        the scheduler decides as it would have on the first. Each signal is still counted and
+        logged."""
+        messages = [loads(e.payload) if isinstance(e, Received) else None for e in events]
+        last = len(events) - 1
+        for position, (event, message) in enumerate(zip(events, messages, strict=True)):
+            if (
+                position < last
+                and type(message) is Signal
+                and message.iteration == self.number
+                and type(messages[position + 1]) is Signal
+                and events[position + 1].worker == event.worker
+            ):
+                self.signals += 1
+                self.log(event.worker, "signal", message.tasks_done)
+                continue
+            self.handle(event, message)
+
+    def handle(self, event: Received | Died, message: object = None) -> None:
+        """Handle one event (``message``: its payload, if decoded already)."""
         worker = event.worker
         self.overdue.pop(worker, None)  # a word from it (or its death) settles what it owed
         if isinstance(event, Died):
@@ -156,7 +185,8 @@ class Round:
             self.log(worker, "lost")
             self.act(self.scheduler.lost(worker))
             return
-        message = loads(event.payload)
+        if message is None:
+            message = loads(event.payload)
         if getattr(message, "iteration", None) != self.number:
             if isinstance(message, WorkerFailure) and message.iteration is None:
                 self.error = f"worker {worker}: {message.text}"
@@ -230,7 +260,7 @@ class Round:
                 asked = set(action.workers)  # a re-plan may ask a worker held for a stop
                 self.held_stops = [w for w in self.held_stops if w not in asked]
                 commands: dict[Contribution, bytes] = {}  # one level: one command for all
-                for worker, contribution in action.requests:
+                for worker, contribution in self._fetch(action.requests):
                     command = commands.get(contribution)
                     if command is None:
                         command = commands[contribution] = dumps(
@@ -255,6 +285,72 @@ class Round:
         if self.outcome is not None and self.held_stops:
             self.stop(self.held_stops)
             self.held_stops.clear()
+        if self.fetched:
+            self._hand_on_fetched()
+
+    def _fetch(
+        self, requests: Sequence[tuple[int, Contribution]]
+    ) -> list[tuple[int, Contribution]]:
+        """Read the requested coded messages where the workers published them (no request round);
+        return the requests the backend cannot serve so, which the master sends.
+
+        A message read reaches the master when a request and its reply would have, after the
+        emulated costs. Without costs it is handed on once the current actions are carried out,
+        and the worker, which a request would have paused, is stopped with the held stops: after
+        the iteration's end, so that waking it does not delay it."""
+        number = self.number
+        rest: list[tuple[int, Contribution]] = []
+        read: list[tuple[int, Contribution, np.ndarray]] = []
+        levels: dict[int, list[int]] = {}
+        for worker, contribution in requests:
+            if isinstance(contribution, Coded):
+                levels.setdefault(contribution.level, []).append(worker)
+            else:
+                rest.append((worker, contribution))
+        for level, workers in levels.items():
+            contribution = Coded(level)
+            for worker, payload in zip(
+                workers, self.backend.fetch(number, level, workers), strict=True
+            ):
+                if payload is None:
+                    rest.append((worker, contribution))
+                else:
+                    read.append((worker, contribution, payload))
+        if not read:
+            return rest
+        now = time.monotonic()
+        moment = (now - self.start) / self.time_unit
+        for worker, contribution, _ in read:
+            self.events.append(PoolEvent(moment, worker, "request", contribution.level))
+            self.outstanding[worker] += 1  # settled when the message is handed on
+        if self.link <= 0.0 and self.signal_delay + self.upload_delay <= 0.0:
+            self.uploads += len(read)
+            self.fetched.extend(read)
+            self.held_stops.extend(worker for worker, _, _ in read)
+            return rest
+        for worker, contribution, payload in read:
+            self.uploads += 1
+            if self.link > 0.0:
+                start = max(now + self.signal_delay, self.link_free)
+                arrival = self.link_free = start + self.link
+            else:
+                arrival = now + self.signal_delay + self.upload_delay
+            message = Upload(number, int(self.progress[worker]), contribution, payload, True)
+            heapq.heappush(self.on_link, (arrival, self.uploads, worker, message))
+        self.stop([worker for worker, _, _ in read])  # in effect when a request's pause would be
+        return rest
+
+    def _hand_on_fetched(self) -> None:
+        """Give the scheduler the messages read one-sided, together."""
+        read, self.fetched = self.fetched, []
+        moment = (time.monotonic() - self.start) / self.time_unit
+        for worker, contribution, payload in read:
+            self.messages[(worker, contribution)] = payload
+            self.outstanding[worker] -= 1
+            self.events.append(PoolEvent(moment, worker, "message", contribution.level))
+        self.act(
+            self.scheduler.messages([(worker, contribution) for worker, contribution, _ in read])
+        )
 
     def _send_logged(
         self, worker: int, payload: bytes, kind: str, value: int | None = None

@@ -15,6 +15,7 @@ are reused), and resumes computation when no level is reachable yet.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -165,12 +166,17 @@ class Scheduler:
 
     def message(self, worker: int, contribution: Contribution) -> list[Action]:
         """A requested message of ``worker`` arrived."""
-        self._check_worker(worker)
+        return self.messages(((worker, contribution),))
+
+    def messages(self, arrived: Sequence[tuple[int, Contribution]]) -> list[Action]:
+        """Requested messages arrived together, ``(worker, contribution)`` each."""
         if not self.scheme.requests:
             raise ValueError(
                 f"Scheme {self.scheme.label} requests no coded messages: its uploads come unasked."
             )
-        self.received[worker].add(contribution)
+        for worker, contribution in arrived:
+            self._check_worker(worker)
+            self.received[worker].add(contribution)
         if self.status is not Status.COLLECTING or self.asked is None:
             return []
         if all(c in self.received[w] for w, c in self.asked.requests):

@@ -16,8 +16,11 @@ After each task it reports progress:
 Asked for a message, it replies with it, built from the partials it holds (a coded message of a
 level, or the plain sum of some partials), and stops. Where the master asks for coded messages,
 the worker builds the one of level ``s`` right after task ``s``, while it is awake anyway: the
-reply, on the iteration's critical path, then only sends it. (Running sums for the plain sums a
-cover asks for were measured too: no gain at 2 ms per time unit, so the sum is built on request.)
+reply, on the iteration's critical path, then only sends it. Where its channel can ``publish``
+(processes forked on one machine), it writes the message where the master reads it without asking
+(:mod:`gclib.runtime.transports.message_slots`), before the task's signal leaves. (Running sums
+for the plain sums a cover asks for were measured too: no gain at 2 ms per time unit, so the sum
+is built on request.)
 
 With a ``signal_cost``, the master's commands (stop, request, resume) take effect that long after
 they arrive, as one-way control messages would. *Stop* pauses the worker (the partials it holds stay
@@ -71,7 +74,10 @@ _SELECT_LIMIT = 1024  # FD_SETSIZE: select() refuses larger descriptors
 
 
 class Channel(Protocol):
-    """What the worker needs from its transport: a duplex byte-message channel."""
+    """What the worker needs from its transport: a duplex byte-message channel.
+
+    A channel may also have ``publish(iteration, level, message) -> bool``, which leaves a
+    prepared coded message where the master can read it without a request."""
 
     def send_bytes(self, payload: bytes) -> None: ...
 
@@ -104,6 +110,10 @@ class _Worker:
         self.outbox: list[tuple[float, int, bytes]] = []  # (release time, order, message)
         self.inbox: list[tuple[float, int, object]] = []  # commands still on their way
         self.sent = 0
+        # publish(iteration, level, message): where the master reads prepared messages itself
+        self.publish: Callable[[int, int, np.ndarray], bool] | None = getattr(
+            channel, "publish", None
+        )
         try:
             self.fileno: int | None = channel.fileno()  # type: ignore[attr-defined]
         except (AttributeError, OSError):
@@ -218,7 +228,8 @@ class _Worker:
 
     def _finish_task(self) -> None:
         """Report the task's end at once (the next task's gradient is computed after it), then,
-        off the critical path, build the coded message the master may ask for."""
+        off the critical path, build the coded message the master may ask for (before the report
+        where the master reads it without asking)."""
         plan = self.plan
         assert plan is not None and self.current is not None
         partial, self.current, self.in_task = self.current, None, False
@@ -226,6 +237,13 @@ class _Worker:
         self.partials.append(partial)
         done = len(self.partials)
         self._log("task_end", done - 1)
+        # Where the master reads prepared messages one-sided, the message must be there before
+        # the signal that lets the master decide to read it.
+        publishing = self.publish is not None and plan.prepare and done - 1 in plan.coefficients
+        if publishing:
+            message = self.prepared[done - 1] = self._build(Coded(done - 1))
+            if self.publish(self.iteration, done - 1, message):
+                self._log("publish", done - 1)
         if plan.signals:
             self._post(dumps(Signal(self.iteration, done)), self.signal_cost)
             self._log("send_signal", done)
@@ -235,7 +253,7 @@ class _Worker:
             self._post(payload, self.upload_cost)
             self._log("send_upload", done)
         level = done - 1
-        if plan.prepare and level in plan.coefficients:
+        if plan.prepare and level in plan.coefficients and not publishing:
             self.prepared[level] = self._build(Coded(level))
 
     def _build(self, contribution: Contribution) -> np.ndarray:

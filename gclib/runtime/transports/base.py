@@ -4,14 +4,18 @@ The master side of the protocol (:mod:`gclib.runtime.pool`) only needs a :class:
 start worker ``i``, send it bytes, wait for the next events (bytes received, worker died) with a
 timeout, respawn a dead worker, and shut everything down. :class:`ProcessBackend` implements it with
 local processes of the ``multiprocess`` package and one duplex pipe per worker; a cluster backend
-implements the same five operations on its own transport. On the worker side the protocol needs a
-channel with ``send_bytes``, ``recv_bytes`` and ``poll(timeout)``: a pipe end is one, and
-:class:`~gclib.runtime.transports.framing.FramedPipe` a leaner one on the same frames."""
+implements the same five operations on its own transport. A backend whose master can read what
+a worker prepared, without asking it, also offers :meth:`WorkerBackend.fetch`. On the worker side
+the protocol needs a channel with ``send_bytes``, ``recv_bytes`` and ``poll(timeout)``: a pipe end
+is one, and :class:`~gclib.runtime.transports.framing.FramedPipe` a leaner one on the same
+frames."""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Received", "Died", "BackendEvent", "WorkerBackend"]
 
@@ -68,6 +72,16 @@ class WorkerBackend(abc.ABC):
     @abc.abstractmethod
     def pid(self, worker: int) -> int | None:
         """An identifier of the worker's current incarnation (its process id)."""
+
+    def reserve_messages(self, levels: int) -> None:
+        """Prepare one-sided reads of the workers' prepared messages of levels ``0 … levels − 1``
+        (before the workers start); a backend without them does nothing."""
+        return None
+
+    def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[Any]:
+        """The level-``level`` messages of ``iteration`` of ``workers``, read without asking them
+        (arrays), each ``None`` where the backend cannot (then the master asks)."""
+        return [None] * len(workers)
 
     @abc.abstractmethod
     def close(self, grace: float = 1.0) -> None:

@@ -5,6 +5,9 @@ A worker dies with its master: on Linux the kernel sends it ``SIGKILL`` when the
 the worker checks its parent twice a second. Besides, a forked worker sees end-of-file on its pipe
 as soon as the master is gone. The master watches every pipe and process sentinel with one
 persistent ``poll`` set: building a selector for every wait would cost more than the messages.
+
+With ``fork``, the workers also share a region of :class:`MessageSlots` with the master once the
+pool reserves it: a requested coded message is then read from there, without a request round.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import multiprocess
 
 from gclib.runtime.transports.base import BackendEvent, Died, Received, WorkerBackend
 from gclib.runtime.transports.framing import FramedPipe
+from gclib.runtime.transports.message_slots import MessageSlots
 
 __all__ = ["ProcessBackend"]
 
@@ -84,12 +88,24 @@ def _yield_to_master() -> None:
             pass  # not permitted here: the default policy works, only with a slower round
 
 
+class _PublishingPipe(FramedPipe):
+    """A worker's channel that can also publish its prepared messages for one-sided reads."""
+
+    def __init__(self, connection: Any, slots: MessageSlots, worker: int) -> None:
+        super().__init__(connection)
+        self._slots, self._worker = slots, worker
+
+    def publish(self, iteration: int, level: int, message: Any) -> bool:
+        return self._slots.publish(self._worker, iteration, level, message)
+
+
 def _child_entry(
     target: Callable[..., Any],
     channel: Any,
     args: tuple,
     inherited_fds: Sequence[int],
     parent: int | None = None,
+    slots: tuple[MessageSlots, int] | None = None,
 ) -> None:
     _die_with_parent(parent)
     if _PRCTL is not None:
@@ -107,7 +123,7 @@ def _child_entry(
     # Ctrl-C in a terminal reaches the whole process group: the master alone reacts, by shutting
     # the workers down, so the workers print no traceback of their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    target(FramedPipe(channel), *args)
+    target(FramedPipe(channel) if slots is None else _PublishingPipe(channel, *slots), *args)
 
 
 # every live backend of this process: a forked worker closes the master's ends of all their pipes
@@ -149,9 +165,20 @@ class ProcessBackend(WorkerBackend):
         self._watched: dict[int, tuple[int, bool]] = {}  # fd -> (worker, is its pipe)
         self._fds: list[tuple[int, ...]] = [()] * n  # each worker's watched descriptors
         self._closed = False
+        self._slots: MessageSlots | None = None
         _PROCESS_BACKENDS.add(self)
 
     # ------------------------------------------------------------------ lifecycle
+    def reserve_messages(self, levels: int) -> None:
+        """Share :class:`MessageSlots` for ``levels`` levels with the workers started from now
+        on (forked ones only: no other start method shares memory)."""
+        if self.start_method != "fork" or self._slots is not None:
+            return
+        try:
+            self._slots = MessageSlots(self.n, levels)
+        except (ValueError, OSError):
+            pass  # too many slots for the budget, or no shared memory: requests as usual
+
     def start(self, worker: int) -> None:
         if self._closed:
             raise RuntimeError("The backend is closed.")
@@ -169,7 +196,14 @@ class ProcessBackend(WorkerBackend):
         parent = None if self.start_method == "forkserver" else os.getpid()
         process = self._context.Process(
             target=_child_entry,
-            args=(self._target, worker_end, self._args_of(worker), inherited, parent),
+            args=(
+                self._target,
+                worker_end,
+                self._args_of(worker),
+                inherited,
+                parent,
+                None if self._slots is None else (self._slots, worker),
+            ),
             name=f"gclib-worker-{worker}",
             daemon=True,
         )
@@ -275,6 +309,14 @@ class ProcessBackend(WorkerBackend):
             self._unwatch(worker)
             events.append(Died(worker, self._processes[worker].exitcode))
         return events
+
+    def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[Any]:
+        if self._slots is None:
+            return [None] * len(workers)
+        found = self._slots.fetch(iteration, level, workers)
+        return [
+            None if self._dead[w] else message for w, message in zip(workers, found, strict=True)
+        ]
 
     def _drain(self, worker: int, events: list[BackendEvent]) -> None:
         """Read every complete message still waiting from ``worker``."""

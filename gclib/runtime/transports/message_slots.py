@@ -1,0 +1,129 @@
+"""Messages a worker prepares ahead, read by the master without a round trip (one-sided).
+
+A worker of a scheme that requests coded messages builds its level-``s`` message as soon as it
+finishes task ``s + 1``. Asking for it afterwards costs a request round: the master's command wakes
+``n − s`` sleeping processes, each runs its handler and writes its reply, and on fewer cores than
+workers they run a few at a time while the master waits. Where master and workers share memory
+(processes forked on one machine), the worker instead writes the message into its slot of a shared
+region before it signals the task's end, and the master copies it out when it would have asked:
+a one-sided read, as remote direct memory access does across machines. The exchange still moves
+one message per requested worker, and its emulated costs are kept by the master.
+
+Each slot is a header of 16 words (the iteration, the level, the shape and type of the array)
+followed by the array's bytes. The worker writes the iteration last and clears it first, and the
+master checks it before and after copying, so a read never mixes two messages (a seqlock). A slot
+is written once per iteration, before the signal the master waits for, so the check is a guard, not
+a retry loop. A message too large for its slot, or of a type the header cannot describe, is simply
+not published: the master then asks for it as usual.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["MessageSlots"]
+
+_HEADER_WORDS = 16
+_HEAD_BYTES = 8 * _HEADER_WORDS
+_MAX_DIMS = _HEADER_WORDS - 5  # tag, level, ndim, nbytes and type take five words
+_KINDS = "biufc"  # booleans, integers and floating-point numbers: a type string says it all
+BUDGET = 64 << 20  # bytes of address space for every slot together (pages are used when written)
+MAX_SLOT = 1 << 20  # bytes of one slot at most
+MIN_SLOT = 512  # bytes of one slot at least, else no slots at all
+_HEAD = struct.Struct("<5q")  # tag (the iteration), level, ndim, nbytes, type
+_TAG = struct.Struct("<q")
+_DTYPES: dict[int, np.dtype] = {}  # type word -> type, as read
+
+
+def _type_word(dtype: np.dtype) -> int:
+    return int.from_bytes(dtype.str.encode("ascii").ljust(8, b"\0"), "little")
+
+
+def _word_type(word: int) -> np.dtype:
+    return np.dtype(int(word).to_bytes(8, "little").rstrip(b"\0").decode("ascii"))
+
+
+class MessageSlots:
+    """One slot per worker and level in a region shared with the processes forked later.
+
+    Args:
+        workers: number of workers.
+        levels: slots per worker (levels ``0 … levels − 1``).
+        budget: bytes of address space for all slots together.
+    """
+
+    def __init__(self, workers: int, levels: int, budget: int = BUDGET) -> None:
+        if workers < 1 or levels < 1:
+            raise ValueError(
+                f"Arguments 'workers' and 'levels' must be positive, not {workers} and {levels}."
+            )
+        slot = min(MAX_SLOT, budget // (workers * levels)) // 64 * 64
+        if slot < MIN_SLOT:
+            raise ValueError(
+                f"{workers} workers with {levels} levels leave slots of {slot} bytes in a budget "
+                f"of {budget} bytes; at least {MIN_SLOT} are needed."
+            )
+        self.workers, self.levels = workers, levels
+        self.capacity = slot - _HEAD_BYTES  # bytes of an array in one slot
+        self._slot_words = slot // 8
+        self._region = mmap.mmap(-1, workers * levels * slot)  # MAP_SHARED: forks see it
+
+    def _base(self, worker: int, level: int) -> int:
+        return (worker * self.levels + level) * self._slot_words
+
+    def publish(self, worker: int, iteration: int, level: int, message: np.ndarray) -> bool:
+        """Write ``message``, worker ``worker``'s level-``level`` message of ``iteration``
+        (a positive number); ``False`` if it does not fit (the master will ask for it)."""
+        if not (0 <= level < self.levels and 0 <= worker < self.workers and iteration > 0):
+            return False
+        array = np.asarray(message)
+        if array.dtype.kind not in _KINDS or array.ndim > _MAX_DIMS or array.nbytes > self.capacity:
+            return False
+        offset = self._base(worker, level) * 8
+        region = self._region
+        _TAG.pack_into(region, offset, 0)  # being written
+        head = (level, array.ndim, array.nbytes, _type_word(array.dtype), *array.shape)
+        struct.pack_into(f"<{len(head)}q", region, offset + _TAG.size, *head)
+        start = offset + _HEAD_BYTES
+        region[start : start + array.nbytes] = (
+            np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        )
+        _TAG.pack_into(region, offset, iteration)
+        return True
+
+    def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[np.ndarray | None]:
+        """Copies of the level-``level`` messages of ``iteration`` of ``workers``, each ``None``
+        where that worker has not published it.
+
+        This runs on the iteration's critical path: each header is read in one unpacking."""
+        if not (0 <= level < self.levels and iteration > 0):
+            return [None] * len(workers)
+        fetch_one, count = self._fetch_one, self.workers
+        return [
+            fetch_one(worker, iteration, level) if 0 <= worker < count else None
+            for worker in workers
+        ]
+
+    def _fetch_one(self, worker: int, iteration: int, level: int) -> np.ndarray | None:
+        offset = self._base(worker, level) * 8
+        tag, stored, ndim, nbytes, kind = _HEAD.unpack_from(self._region, offset)
+        if tag != iteration or stored != level:
+            return None
+        shape = struct.unpack_from(f"<{ndim}q", self._region, offset + _HEAD.size)
+        dtype = self._dtype(kind)
+        start = offset + _HEAD_BYTES
+        data = np.frombuffer(self._region, dtype, nbytes // dtype.itemsize, start).copy()
+        if _TAG.unpack_from(self._region, offset)[0] != iteration:
+            return None  # rewritten while copied
+        return data.reshape(shape)
+
+    @staticmethod
+    def _dtype(kind: int) -> np.dtype:
+        dtype = _DTYPES.get(kind)
+        if dtype is None:
+            dtype = _DTYPES[kind] = _word_type(kind)
+        return dtype
