@@ -129,6 +129,40 @@ def test_decisions_match_brute_force_on_random_orders(scheme):
     assert decided > 50  # the random orders reach decisions often enough to mean something
 
 
+def collapse_bursts(events):
+    """Consecutive reports of one worker as its last, as the pool's master feeds a burst of
+    signals read at once."""
+    return [e for i, e in enumerate(events) if i + 1 == len(events) or events[i + 1][0] != e[0]]
+
+
+@pytest.mark.parametrize("scheme", [s for s in SCHEMES if isinstance(s, NestedScheme)], ids=str)
+def test_a_burst_of_one_workers_reports_decides_as_its_first_would(scheme):
+    rng = random.Random(zlib.crc32(repr(scheme).encode()) + 1)
+    collapsed_any = decided = 0
+    for _ in range(300):
+        events = random_events(rng, N, scheme.tasks_per_worker)
+        # bursts are what collapsing is about: within each run of three reports, one worker's
+        # come together (a stable sort keeps each worker's own order)
+        position = {e: i for i, e in enumerate(events)}
+        events = sorted(events, key=lambda e: (position[e] // 3, e[0]))
+        if len(collapse_bursts(events)) < len(events):
+            collapsed_any += 1
+        expected = brute_force_decision(N, scheme, events)
+        scheduler = Scheduler(N, scheme)
+        requests = [a for w, k in collapse_bursts(events) for a in scheduler.progress(w, k)]
+        requests = [a for a in requests if isinstance(a, Request)]
+        if expected is None:
+            assert requests == [] and scheduler.status is Status.RUNNING
+            continue
+        decided += 1
+        _, level, chosen = expected
+        assert requests == [RequestLevel(level, chosen)]
+        # the messages arriving together complete it as they would one by one
+        final = scheduler.messages([(w, Coded(level)) for w in chosen])
+        assert outcome_of(final[-1]) == (level, chosen)
+    assert collapsed_any > 100 and decided > 50
+
+
 def test_a_report_may_skip_tasks():
     scheduler = Scheduler(4, GradientCodingScheme(1, 1))
     assert scheduler.progress(0, 2) == []

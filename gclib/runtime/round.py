@@ -153,9 +153,10 @@ class Round:
 
         A burst of progress signals from one worker (tasks that ended together, read at once)
         reaches the scheduler as its last signal: a count of tasks done covers the counts before
-        it, and a level's count ``c_{s+1}`` does not change with that worker's later tasks, so
-        the scheduler decides as it would have on the first. Each signal is still counted and
-        logged."""
+        it, and the scheduler decides on all the master knows at that moment. A level scheme
+        decides as it would have on the first signal, since a level's count ``c_{s+1}`` does not
+        change with that worker's later tasks; cover may choose a smaller cover with the longer
+        prefix. Each signal is still counted and logged."""
         messages = [loads(e.payload) if isinstance(e, Received) else None for e in events]
         last = len(events) - 1
         for position, (event, message) in enumerate(zip(events, messages, strict=True)):
