@@ -8,8 +8,10 @@ import json
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
+from gclib import RuntimeModel
 from gclib.cli import latency as latency_cli
 from gclib.cli.main import build_parser, main
 
@@ -166,3 +168,53 @@ def test_with_monte_carlo_the_slowest_schemes_are_left_to_it(capsys):
     assert uncoded["theory"] == "exact" and uncoded["mean_tasks_per_worker"] == pytest.approx(1)
     assert nested["theory"] == "skipped" and nested["expected_latency"] is None
     assert nested["mc_mean_latency"] is not None
+
+
+def test_the_coverage_programs_time_counts_towards_the_limit(capsys):
+    """n = 100 000: the classic codes and the nested code take seconds, the coverage program of
+    cover and streaming hours; the estimate names them and refuses at once."""
+    status, out, err = run(capsys, "--workers", "100000")
+    assert status == 2 and out == ""
+    message = err.splitlines()[-1]
+    assert "more than --time-limit 120 s" in message
+    slowest = message.split("(", 1)[1].split(",")[:2]
+    assert {part.split()[0] for part in slowest} == {"cover", "streaming"}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        RuntimeModel(1.0, 1.0, straggler_prob=0.2, slowdown=8.0),
+        RuntimeModel(1.0, 1.0, stragglers=3, slowdown=8.0),
+        RuntimeModel(0.0, 2.0),
+        RuntimeModel(2.0, 0.5, crash_prob=0.01),
+    ],
+    ids=["bernoulli", "fixed", "exponential", "crashes"],
+)
+def test_the_coverage_work_estimate_assumes_no_fewer_points_than_the_program_takes(
+    model, monkeypatch
+):
+    """The estimate counts the time points of the expected coverage time at their typical upper
+    end; the program, counted here, takes no more, and not under a third of them where its mean
+    is finite (an infinite mean takes none: the estimate is then generous)."""
+    from gclib.analysis import coverage
+
+    evaluated = []
+    survival = coverage._survival
+
+    def counting(n, s_max, model, t):
+        evaluated.append(len(t))
+        return survival(n, s_max, model, t)
+
+    monkeypatch.setattr(coverage, "_survival", counting)
+    for n, s_max in [(10, 4), (100, 2), (300, 9)]:
+        evaluated.clear()
+        coverage.expected_coverage_time(n, s_max, model)
+        coverage.coverage_survival(np.linspace(0.5, 20.0, 50), n, s_max, model)  # quantiles' share
+        points = sum(evaluated)
+        elements, _ = coverage.coverage_work(n, s_max, model)
+        tracked = 0 if len(model.worker_groups(n)) == 1 else 3
+        assumed = elements // (n * (tracked + 1) * (s_max + 1) ** 2)
+        assert points <= assumed + 50, (n, s_max, points)
+        if model.crash_prob == 0.0:  # a finite mean: its quadrature takes most of the points
+            assert points >= assumed / 3, (n, s_max, points)
