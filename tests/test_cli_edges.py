@@ -335,7 +335,8 @@ def test_an_interrupt_inside_the_callbacks_of_a_fork_is_not_lost():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
-    assert done.stdout.split() == ["forked", "interrupted"], done.stderr
+    # re-delivered at once, it may land before the print or after it, but it lands
+    assert done.stdout.split() in (["forked", "interrupted"], ["interrupted"]), done.stderr
     assert "Exception ignored" not in done.stderr
 
 
