@@ -222,14 +222,11 @@ class Round:
 
     def _receive(self, worker: int, message: Upload) -> None:
         """An upload has reached the master."""
-        self.messages[(worker, message.contribution)] = message.payload
         if message.requested:
             self.asked.pop(worker, None)
-            self.outstanding[worker] -= 1
-            level = message.contribution.level if isinstance(message.contribution, Coded) else -1
-            self.log(worker, "message", level)
-            self.act(self.scheduler.message(worker, message.contribution))
+            self._hand_on([(worker, message.contribution, message.payload)])
         else:
+            self.messages[(worker, message.contribution)] = message.payload
             self.log(worker, "upload", message.tasks_done)
             self.act(self.scheduler.progress(worker, message.tasks_done))
 
@@ -287,7 +284,8 @@ class Round:
             self.stop(self.held_stops)
             self.held_stops.clear()
         if self.fetched:
-            self._hand_on_fetched()
+            read, self.fetched = self.fetched, []
+            self._hand_on(read)
 
     def _fetch(
         self, requests: Sequence[tuple[int, Contribution]]
@@ -341,16 +339,16 @@ class Round:
         self.stop([worker for worker, _, _ in read])  # in effect when a request's pause would be
         return rest
 
-    def _hand_on_fetched(self) -> None:
-        """Give the scheduler the messages read one-sided, together."""
-        read, self.fetched = self.fetched, []
+    def _hand_on(self, arrived: list[tuple[int, Contribution, np.ndarray]]) -> None:
+        """Requested messages have reached the master: give them to the scheduler together."""
         moment = (time.monotonic() - self.start) / self.time_unit
-        for worker, contribution, payload in read:
+        for worker, contribution, payload in arrived:
             self.messages[(worker, contribution)] = payload
             self.outstanding[worker] -= 1
-            self.events.append(PoolEvent(moment, worker, "message", contribution.level))
+            level = contribution.level if isinstance(contribution, Coded) else -1
+            self.events.append(PoolEvent(moment, worker, "message", level))
         self.act(
-            self.scheduler.messages([(worker, contribution) for worker, contribution, _ in read])
+            self.scheduler.messages([(worker, contribution) for worker, contribution, _ in arrived])
         )
 
     def _send_logged(
