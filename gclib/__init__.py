@@ -42,6 +42,7 @@ from gclib.runtime.results import (
     default_deadline,
 )
 from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler, Stop
+from gclib.runtime.transports import ProcessBackend
 from gclib.runtime.transports.dask import DaskBackend, DaskClusterError
 from gclib.schemes import (
     CoverScheme,
@@ -121,6 +122,7 @@ __all__ = [
     "LevelSetChoice",
     # worker pool
     "WorkerPool",
+    "ProcessBackend",
     "DaskBackend",
     "DaskClusterError",
     "IterationResult",

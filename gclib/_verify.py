@@ -32,6 +32,8 @@ class ArgumentTypeError(TypeError, ValueError):
 
 def is_integer(value: object) -> bool:
     """Whether ``value`` is an integer (Python or NumPy) and not a bool."""
+    if type(value) is int:  # the common case, without the abstract class's slower check
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 

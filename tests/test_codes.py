@@ -404,6 +404,20 @@ def test_invalid_responders_and_workers() -> None:
         code.encode(0, {0: np.ones(2), 1: np.ones(3), 2: np.ones(2)})
 
 
+def test_decoding_stays_exact_as_the_cache_drops_responder_sets(monkeypatch) -> None:
+    """With room for two responder sets, five decodings (one set twice, after it was dropped)
+    each recover ``Σ_j g_j``, computed here; the cache holds two sets, not more."""
+    import gclib.codes.base as code_base
+
+    monkeypatch.setattr(code_base, "_CACHE_SIZE", 2)
+    code = CyclicRepetitionCode(6, 2)
+    partials = np.random.default_rng(8).normal(size=(6, 3))
+    for responders in [(0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 1, 2, 3), (0, 2, 3, 5)]:
+        messages = {i: code.encode(i, partials) for i in responders}
+        np.testing.assert_allclose(code.decode(messages), partials.sum(axis=0), atol=1e-12)
+    assert len(code._decoding_cache) == len(code._compact_weights) == 2
+
+
 def test_decode_accepts_numpy_keys_and_array_likes() -> None:
     code = UncodedCode(3)
     decoded = code.decode({np.int64(0): [1.0, 2.0], np.int32(1): (3.0, 4.0), 2: np.ones(2)})

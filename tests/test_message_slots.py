@@ -58,6 +58,17 @@ def test_a_published_message_reads_back_exactly(name):
     assert np.array_equal(slots.fetch(7, 1, [2])[0], array)
 
 
+def test_one_slot_rewritten_with_other_types_and_shapes_reads_back_each():
+    """A slot written again with an array of another type or shape reads back the new one (its
+    header is rewritten), and with the same ones again (its header kept)."""
+    slots = MessageSlots(3, 2)
+    for iteration, name in enumerate([*ARRAYS, *ARRAYS], start=1):
+        assert slots.publish(1, iteration, 1, ARRAYS[name])
+        (back,) = slots.fetch(iteration, 1, [1])
+        assert back.dtype == ARRAYS[name].dtype and back.shape == ARRAYS[name].shape, name
+        np.testing.assert_array_equal(back, ARRAYS[name])
+
+
 def test_only_the_published_iteration_level_and_worker_read_back():
     slots = MessageSlots(4, 3)
     slots.publish(1, 5, 2, np.ones(3))

@@ -7,6 +7,7 @@ expected level follows from the deterministic analysis of DESIGN.md section 4, n
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -295,6 +296,43 @@ def test_worker_killed_between_iterations_is_replaced_before_the_next(problem):
         assert pool.pids[0] != old_pid and pool.respawns == 1
 
 
+def test_the_process_backend_finds_every_ended_worker_at_one_look(problem):
+    with WorkerPool(problem, least_squares_gradient, s_max=S_MAX) as pool:
+        backend = pool.backend
+        assert backend.not_running() == []
+        victims = [1, 4]
+        pids = [pool.pids[worker] for worker in victims]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            while process_alive(pid):
+                time.sleep(0.01)
+        assert backend.not_running() == victims
+        assert [worker for worker in range(N) if not backend.alive(worker)] == victims
+
+
+def test_the_spin_before_blocking_is_checked_and_never_outlasts_a_timeout(problem):
+    """``spin`` must be a number of seconds in [0, 1); a wait with a shorter timeout still ends
+    at that timeout; iterations decode exactly with and without spinning."""
+    for bad in (-1e-3, 1.0, math.nan, True, "0.1"):
+        with pytest.raises(ValueError, match="Argument 'spin' must be a number of seconds"):
+            ProcessBackend(2, print, lambda worker: (), spin=bad)
+    params = np.full(FEATURES, 0.3)
+    truth = true_gradient(problem, params)
+    for spin in (0.5, 0.0):
+        backend = functools.partial(ProcessBackend, spin=spin)
+        with WorkerPool(
+            problem, least_squares_gradient, s_max=S_MAX, time_unit=0.005, backend=backend
+        ) as pool:
+            begin = time.monotonic()
+            assert pool.backend.wait(0.05) == []
+            assert 0.05 <= time.monotonic() - begin < 0.4  # not the half-second spin
+            result = pool.run_iteration(
+                params, "nested", sample=unit_tasks((2,)), true_gradient=truth, deadline=30.0
+            )
+            assert not result.failed and result.decode_error < 1e-9 and result.level == 1
+
+
 def test_gradient_errors_surface_and_the_pool_stays_usable(problem):
     def picky(params, partition):
         if params[0] < 0:
@@ -379,6 +417,59 @@ def test_reports_arriving_after_the_deadline_do_not_complete_the_iteration(probl
         )
     assert not done.failed and done.decode_error < 1e-9
     assert done.latency >= 100 * _LateReaderBackend.hold  # 300 ms in units of 10 ms
+
+
+class _UnreadBackend(ProcessBackend):
+    """Once an iteration runs, leaves worker ``unread``'s messages unread by every wait that
+    blocks, as a master busy with the other pipes would; a wait that does not block reads them."""
+
+    unread = 5
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.waiting: list = []
+        self.running = False
+
+    def send(self, worker, payload):
+        self.running = self.running or isinstance(loads(payload), Go)
+        return super().send(worker, payload)
+
+    def wait(self, timeout):
+        events = super().wait(timeout)
+        if not self.running:
+            return events
+        if timeout is not None and timeout <= 0.0:
+            events, self.waiting = self.waiting + events, []
+            return events
+        self.waiting += [e for e in events if e.worker == self.unread]
+        return [e for e in events if e.worker != self.unread]
+
+
+def test_a_worker_whose_last_report_waits_unread_is_not_stopped(problem):
+    """At the iteration's end the master reads the reports already there before it stops the
+    busy workers: worker 5, done with every task (its reports unread until then), is not woken by
+    a stop it would have to acknowledge; worker 4, still in its first task, is stopped.
+
+    Seen by the master: workers 0-3 finish their third task at t = 3 (level 2: ``c_3 ≥ 4``),
+    worker 4 takes 50 units per task and worker 5's reports are not read."""
+    times = np.ones((N, S_MAX + 1))
+    times[4], times[5] = 50.0, 0.01
+    params = np.full(FEATURES, 0.5)
+    truth = true_gradient(problem, params)
+    with WorkerPool(
+        problem, least_squares_gradient, s_max=S_MAX, time_unit=0.01, backend=_UnreadBackend
+    ) as pool:
+        result = pool.run_iteration(
+            params,
+            "nested",
+            sample=ModelSample.from_task_times(times),
+            true_gradient=truth,
+            deadline=200.0,
+        )
+    assert not result.failed and result.level == 2 and result.decode_error < 1e-9
+    assert [e.worker for e in result.events if e.kind == "stop"] == [4]
+    assert result.tasks_done[5] == S_MAX + 1 and result.tasks_done[4] == 0
+    assert [e.kind for e in result.events if e.worker == 5] == ["signal"] * (S_MAX + 1)
 
 
 def test_messages_of_an_earlier_iteration_are_never_used(problem):

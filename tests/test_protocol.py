@@ -32,7 +32,9 @@ from gclib.runtime.protocol import (
     TraceLog,
     Upload,
     WorkerFailure,
+    decode_params,
     dumps,
+    encode_params,
     loads,
     message_sizes,
 )
@@ -614,3 +616,57 @@ def test_a_signal_is_far_smaller_than_a_gradient_upload():
     assert sizes["upload"] >= 8 * 10**5
     assert sizes["signal"] <= 16
     assert sizes["upload"] >= 10**4 * sizes["signal"]
+
+
+# ------------------------------------------------------------------------- the parameters
+PARAMS_ARRAYS = {
+    "vector": np.linspace(-3.0, 3.0, 9),
+    "scalar": np.array(1.25),
+    "empty": np.zeros((0, 4)),
+    "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+    "strided": np.arange(30.0)[::4],
+    "float32": np.arange(6, dtype=np.float32) / 7,
+    "big-endian": np.arange(5, dtype=">i8") - 2,
+    "complex": np.array([1 + 2j, -0.5j]),
+    "booleans": np.array([[True, False], [False, True]]),
+    "uint8": np.arange(250, 256, dtype=np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", PARAMS_ARRAYS)
+def test_array_parameters_travel_raw_and_come_back_equal_and_writable(name):
+    """A plain numeric array is sent as its type, shape and bytes (no pickle), and comes back
+    with the same type, shape and values, C-ordered and writable."""
+    array = PARAMS_ARRAYS[name]
+    frame = encode_params(array)
+    assert frame[0] != PICKLE
+    assert len(frame) == 1 + 8 + 1 + 8 * array.ndim + array.nbytes
+    for data in (frame, bytearray(frame)):
+        back = decode_params(data)
+        assert type(back) is np.ndarray
+        assert back.dtype == array.dtype and back.shape == array.shape
+        np.testing.assert_array_equal(back, array)
+        assert back.flags.writeable and back.flags.c_contiguous
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"weights": np.ones(3), "bias": 0.5},
+        [np.zeros(2), np.ones(2)],
+        1.5,
+        None,
+        np.array(["text"]),
+        np.zeros(2, dtype=[("a", "f8"), ("b", "i4")]),
+        np.array([np.datetime64("2020-01-01")]),
+        np.ma.masked_array([1.0, 2.0], mask=[False, True]),
+        np.array([object()], dtype=object)[:0],
+    ],
+    ids=["dict", "list", "float", "none", "strings", "record", "datetime", "masked", "object"],
+)
+def test_other_parameters_are_pickled_and_come_back_equal(params):
+    frame = encode_params(params)
+    assert frame[0] == PICKLE
+    back = decode_params(frame)
+    assert type(back) is type(params)
+    assert repr(back) == repr(params)

@@ -22,6 +22,7 @@ __all__ = ["GradientCode"]
 
 # Above this many responder sets per code, the least recently used decoding vectors are dropped.
 _CACHE_SIZE = 8192
+_FLOAT = np.dtype(float)
 
 
 class GradientCode:
@@ -69,6 +70,7 @@ class GradientCode:
         self._B = encoding
         self._matrix_rank: int | None = None
         self._decoding_cache: OrderedDict[frozenset[int], tuple[np.ndarray, float]] = OrderedDict()
+        self._compact_weights: dict[frozenset[int], np.ndarray] = {}  # α_R[sorted(R)], cached
 
     # -- attributes -----------------------------------------------------------------------------
 
@@ -180,15 +182,33 @@ class GradientCode:
             )
         if not messages:
             raise ValueError("Argument 'messages' must not be empty.")
-        workers = sorted(self._worker(i, "messages", "map worker indices") for i in messages)
+        workers = self._message_workers(messages)
         stacked = _stack([messages[i] for i in workers], "messages")
         if stacked[0].size == 0:
             raise ValueError("Argument 'messages' must hold non-empty arrays.")
-        if not np.all(np.isfinite(stacked)):
+        if not np.isfinite(stacked).all():
             raise ValueError("Argument 'messages' must hold finite values (no NaN or inf).")
-        weights = self._checked_decoding(frozenset(workers))[workers]
+        key = frozenset(workers)
+        self._checked_decoding(key)
+        weights = self._compact_weights[key]
         flat = stacked.reshape(len(workers), -1)
         return (weights @ flat).reshape(stacked.shape[1:])
+
+    def _message_workers(self, messages: Mapping[int, np.ndarray]) -> list[int]:
+        """The workers of ``messages``, sorted and checked (plain integers in range, the common
+        case, are checked at once: decoding is on every iteration's critical path)."""
+        try:
+            workers = sorted(messages)
+        except TypeError:
+            workers = []
+        if not (
+            workers
+            and all(type(i) is int for i in workers)
+            and 0 <= workers[0]
+            and workers[-1] < self._n
+        ):
+            workers = sorted(self._worker(i, "messages", "map worker indices") for i in messages)
+        return workers
 
     def condition_number(self, responders: Iterable[int]) -> float:
         """The 2-norm condition number of ``B_R`` on the row space of ``B``.
@@ -246,13 +266,19 @@ class GradientCode:
         vector[workers] = weights
         vector.flags.writeable = False
         self._decoding_cache[key] = (vector, residual)
+        self._compact_weights[key] = vector[workers]  # the responders' weights, in their order
         if len(self._decoding_cache) > _CACHE_SIZE:
-            self._decoding_cache.popitem(last=False)
+            dropped, _ = self._decoding_cache.popitem(last=False)
+            del self._compact_weights[dropped]
         return vector, residual
 
 
 def _stack(arrays: Sequence[object], name: str) -> np.ndarray:
     """Stack equally shaped arrays along a new first axis, naming ``name`` on a shape mismatch."""
+    if arrays and all(type(array) is np.ndarray and array.dtype == _FLOAT for array in arrays):
+        shape = arrays[0].shape
+        if all(array.shape == shape for array in arrays):
+            return np.array(arrays)  # the common case (float arrays of one shape) at once
     converted = [np.asarray(array, dtype=float) for array in arrays]
     shapes = {array.shape for array in converted}
     if len(shapes) > 1:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import pickle
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -36,7 +35,16 @@ import numpy as np
 
 from gclib.codes.placement import cyclic_placement
 from gclib.model import ModelSample, RuntimeModel
-from gclib.runtime.protocol import ExitCommand, Go, PlanMessage, Ready, StopCommand, dumps, loads
+from gclib.runtime.protocol import (
+    ExitCommand,
+    Go,
+    PlanMessage,
+    Ready,
+    StopCommand,
+    dumps,
+    encode_params,
+    loads,
+)
 from gclib.runtime.results import (
     DEADLINE_SLACK,
     IterationResult,
@@ -138,6 +146,7 @@ class WorkerPool:
         self.deadline = deadline
         self.rng = np.random.default_rng(seed)
         self._code_seed = int(self.rng.integers(2**63))
+        self._named: dict[str, Scheme] = {}  # scheme names parsed so far
         self.scheme = self.resolve_scheme(scheme)
         self._plans: dict[Scheme, SchemePlan] = {}
         self._plan_messages: dict[Scheme, list[PlanMessage]] = {}
@@ -213,8 +222,8 @@ class WorkerPool:
 
     def _await_started(self) -> None:
         """Respawn dead workers and wait until every starting worker said it is ready."""
-        for worker in range(self.n):
-            if worker not in self._starting and not self._backend.alive(worker):
+        for worker in self._backend.not_running():
+            if worker not in self._starting:
                 self._respawn(worker)
         end = time.monotonic() + _START_TIMEOUT
         attempts = dict.fromkeys(self._starting, 0)
@@ -245,7 +254,12 @@ class WorkerPool:
         if scheme is None:
             return self.scheme
         if isinstance(scheme, str):
-            return parse_scheme(scheme, self.s_max, self._name_levels, self.n)
+            named = self._named.get(scheme)
+            if named is None:
+                named = self._named[scheme] = parse_scheme(
+                    scheme, self.s_max, self._name_levels, self.n
+                )
+            return named
         if not isinstance(scheme, Scheme):
             raise ValueError(f"Argument 'scheme' must be a Scheme or a name, not {scheme!r}.")
         if scheme.s_max > self.s_max:
@@ -370,8 +384,8 @@ class WorkerPool:
             for worker in range(self.n):
                 self._backend.send(worker, stop)
             raise
-        for worker in range(self.n):
-            if worker not in self._starting and not self._backend.alive(worker):
+        for worker in self._backend.not_running():
+            if worker not in self._starting:
                 round_.respawned.append(worker)
                 self._respawn(worker)
         if round_.error is not None:
@@ -439,7 +453,7 @@ class WorkerPool:
                 round_.link = costs[0]
                 costs = (0.0, costs[1])
         round_.upload_delay, round_.signal_delay = costs  # for the messages read one-sided
-        params_bytes = pickle.dumps(params, protocol=pickle.HIGHEST_PROTOCOL)
+        params_bytes = encode_params(params)
         # Workers that read the master's clock time their tasks from the iteration's start, not
         # from when each of them woke up to its message: on fewer cores than workers they wake
         # one after another, an artefact of the machine, not a cost of the protocol.

@@ -51,6 +51,8 @@ __all__ = [
     "WorkerFailure",
     "dumps",
     "loads",
+    "encode_params",
+    "decode_params",
     "message_sizes",
 ]
 
@@ -71,6 +73,41 @@ def loads(payload: bytes | bytearray) -> Any:
     if decode is None:
         return pickle.loads(payload)
     return decode(payload)
+
+
+# the model parameters as a plain numeric array: tag, type string (8 bytes), number of axes; then
+# the shape (int64 each) and the raw bytes
+_ARRAY_PARAMS = 1
+_PARAMS_HEAD = struct.Struct("<B8sB")
+_PARAMS_KINDS = "biufc"
+_PARAMS_MAX_AXES = 32
+
+
+def encode_params(params: Any) -> bytes:
+    """The model parameters of a :class:`Go` on the wire: a plain numeric array as its type,
+    shape and raw bytes, anything else pickled (every worker unpickles the parameters at each
+    iteration's start, and unpickling an array costs a woken worker more than its signals)."""
+    if (
+        type(params) is np.ndarray
+        and params.dtype.kind in _PARAMS_KINDS
+        and len(params.dtype.str) <= 8
+        and params.ndim <= _PARAMS_MAX_AXES
+    ):
+        head = _PARAMS_HEAD.pack(_ARRAY_PARAMS, params.dtype.str.encode("ascii"), params.ndim)
+        shape = struct.pack(f"<{params.ndim}q", *params.shape)
+        return head + shape + np.ascontiguousarray(params).tobytes()
+    return pickle.dumps(params, protocol=PICKLE_PROTOCOL)
+
+
+def decode_params(data: bytes | bytearray) -> Any:
+    """The parameters :func:`encode_params` gave ``data`` for (an array comes back writable)."""
+    if not data or data[0] != _ARRAY_PARAMS:
+        return pickle.loads(data)
+    _, kind, ndim = _PARAMS_HEAD.unpack_from(data)
+    shape = struct.unpack_from(f"<{ndim}q", data, _PARAMS_HEAD.size)
+    dtype = np.dtype(kind.rstrip(b"\0").decode("ascii"))
+    start = _PARAMS_HEAD.size + 8 * ndim
+    return np.frombuffer(data, dtype, offset=start).reshape(shape).copy()
 
 
 _Message = TypeVar("_Message", bound=type)
@@ -161,7 +198,8 @@ class PlanMessage:
 @_wire
 @dataclass(frozen=True, slots=True)
 class Go:
-    """Start iteration ``iteration`` with plan ``plan`` at the pickled ``params``.
+    """Start iteration ``iteration`` with plan ``plan`` at the ``params`` (as
+    :func:`encode_params` puts them).
 
     ``times`` are the task durations in seconds; an injected crash kills the worker
     ``crash_after`` seconds into the iteration; communication costs are emulated by holding
@@ -276,7 +314,7 @@ _UPLOAD = struct.Struct("<Bqii?6x")  # Upload: tasks done, level, task or task c
 _SIGNAL, _STOPPED, _STOP, _RESUME, _REQUEST, _UPLOAD_CODED, _UPLOAD_PARTIAL = range(1, 8)
 _REQUEST_SUM, _UPLOAD_SUM, _GO = 8, 9, 10
 # Go: plan, crash after, upload cost, signal cost, trace, origin, task count; then the task times
-# and the pickled parameters (an absent crash or origin is NaN)
+# and the encoded parameters (an absent crash or origin is NaN)
 _GO_HEAD = struct.Struct("<Bqiddd?di")
 
 

@@ -100,6 +100,7 @@ class Round:
     upload_delay: float = 0.0
     # requested messages read one-sided, not yet handed on: (worker, contribution, message)
     fetched: list[tuple[int, Contribution, np.ndarray]] = field(default_factory=list)
+    _reading_late: bool = False  # reading the reports waiting at the iteration's end (see stop)
 
     @property
     def n(self) -> int:
@@ -281,8 +282,8 @@ class Round:
                 for worker in action.workers:
                     self._send_logged(worker, resume, "resume")
         if self.outcome is not None and self.held_stops:
-            self.stop(self.held_stops)
-            self.held_stops.clear()
+            held, self.held_stops = self.held_stops, []
+            self.stop(held)
         if self.fetched:
             read, self.fetched = self.fetched, []
             self._hand_on(read)
@@ -362,10 +363,23 @@ class Round:
         return True
 
     def stop(self, workers: Sequence[int] | range) -> None:
-        """Tell busy workers to stop; a worker that finished its tasks is idle already."""
+        """Tell busy workers to stop; a worker that finished its tasks is idle already.
+
+        Once the iteration is over, the reports already waiting are read first: a worker whose
+        last report is among them is idle, and a stop would only wake it for an acknowledgement
+        the round then waits for."""
+        tasks = self.plan.tasks
+        if self.outcome is not None and not self._reading_late:
+            if any(self.progress[w] < tasks and w not in self.lost for w in workers):
+                self._reading_late = True
+                try:
+                    for event in self.backend.wait(0.0):
+                        self.handle(event)
+                finally:
+                    self._reading_late = False
         stop = dumps(StopCommand(self.number))
         for worker in workers:
-            if self.progress[worker] >= self.plan.tasks or worker in self.lost:
+            if self.progress[worker] >= tasks or worker in self.lost:
                 continue
             if self._send_logged(worker, stop, "stop"):
                 self.outstanding[worker] += 1

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import pickle
 import select
 import signal
 import time
@@ -62,6 +61,7 @@ from gclib.runtime.protocol import (
     TraceLog,
     Upload,
     WorkerFailure,
+    decode_params,
     dumps,
     loads,
 )
@@ -345,7 +345,7 @@ class _Worker:
         self.inbox.clear()
         self.iteration = message.iteration
         self.plan = self.plans[message.plan]
-        self.params = pickle.loads(message.params)
+        self.params = decode_params(message.params)
         self.times = message.times
         self.upload_cost, self.signal_cost = message.upload_cost, message.signal_cost
         self.trace = [(received, "receive", 0)] if message.trace else None

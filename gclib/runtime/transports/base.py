@@ -73,6 +73,10 @@ class WorkerBackend(abc.ABC):
     def pid(self, worker: int) -> int | None:
         """An identifier of the worker's current incarnation (its process id)."""
 
+    def not_running(self) -> list[int]:
+        """The workers that do not run now (dead, or never started), found without waiting."""
+        return [worker for worker in range(self.n) if not self.alive(worker)]
+
     def reserve_messages(self, levels: int) -> None:
         """Prepare one-sided reads of the workers' prepared messages of levels ``0 … levels − 1``
         (before the workers start); a backend without them does nothing."""

@@ -71,6 +71,8 @@ class MessageSlots:
         self.capacity = slot - _HEAD_BYTES  # bytes of an array in one slot
         self._slot_words = slot // 8
         self._region = mmap.mmap(-1, workers * levels * slot)  # MAP_SHARED: forks see it
+        # slot offset -> (type, shape) of the header this process last wrote there
+        self._described: dict[int, tuple[np.dtype, tuple[int, ...]]] = {}
 
     def _base(self, worker: int, level: int) -> int:
         return (worker * self.levels + level) * self._slot_words
@@ -86,12 +88,15 @@ class MessageSlots:
         offset = self._base(worker, level) * 8
         region = self._region
         _TAG.pack_into(region, offset, 0)  # being written
-        head = (level, array.ndim, array.nbytes, _type_word(array.dtype), *array.shape)
-        struct.pack_into(f"<{len(head)}q", region, offset + _TAG.size, *head)
+        described = (array.dtype, array.shape)
+        if self._described.get(offset) != described:  # the header stays while they do
+            head = (level, array.ndim, array.nbytes, _type_word(array.dtype), *array.shape)
+            struct.pack_into(f"<{len(head)}q", region, offset + _TAG.size, *head)
+            self._described[offset] = described
         start = offset + _HEAD_BYTES
-        region[start : start + array.nbytes] = (
-            np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-        )
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        region[start : start + array.nbytes] = array.data.cast("B")
         _TAG.pack_into(region, offset, iteration)
         return True
 

@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import multiprocess
 
@@ -88,6 +88,9 @@ def _yield_to_master() -> None:
             pass  # not permitted here: the default policy works, only with a slower round
 
 
+_yield_processor = getattr(os, "sched_yield", lambda: time.sleep(0))
+
+
 class _PublishingPipe(FramedPipe):
     """A worker's channel that can also publish its prepared messages for one-sided reads."""
 
@@ -140,9 +143,18 @@ class ProcessBackend(WorkerBackend):
         args_of: the start arguments of worker ``i`` (its data); evaluated at every (re)start.
         start_method: ``"fork"`` (default where available: no pickling of the data), ``"spawn"``
             or ``"forkserver"``.
+        spin: seconds :meth:`wait` keeps checking for messages, yielding the processor in
+            between, before it blocks (default :attr:`default_spin`; 0 blocks at once).
     """
 
     shares_clock = True  # processes of this machine
+    #: Seconds the master keeps checking its pipes before it blocks in ``poll``. A process blocked
+    #: there and woken from another core pays for the wake-up in latency and in processor time;
+    #: on a virtual machine each wake-up is an interrupt through the hypervisor, tens of
+    #: microseconds, more than reading the message. Reports that follow each other closely (the
+    #: progress signals of a round) then cost one wake-up instead of one each. Each check gives
+    #: the processor away, so that the workers sharing the master's core run meanwhile.
+    default_spin: ClassVar[float] = 1e-4
 
     def __init__(
         self,
@@ -150,7 +162,16 @@ class ProcessBackend(WorkerBackend):
         target: Callable[..., Any],
         args_of: Callable[[int], tuple],
         start_method: str | None = None,
+        *,
+        spin: float | None = None,
     ) -> None:
+        if spin is None:
+            spin = self.default_spin
+        if not (isinstance(spin, int | float) and not isinstance(spin, bool) and 0 <= spin < 1):
+            raise ValueError(
+                f"Argument 'spin' must be a number of seconds in [0, 1), not {spin!r}."
+            )
+        self._spin = float(spin)
         if start_method is None:
             start_method = "fork" if "fork" in multiprocess.get_all_start_methods() else "spawn"
         self.n = n
@@ -164,14 +185,17 @@ class ProcessBackend(WorkerBackend):
         self._poller = select.poll()
         self._watched: dict[int, tuple[int, bool]] = {}  # fd -> (worker, is its pipe)
         self._fds: list[tuple[int, ...]] = [()] * n  # each worker's watched descriptors
+        # the sentinels alone, readable once their process has ended: one poll finds every death
+        self._sentinels = select.poll()
         self._closed = False
         self._slots: MessageSlots | None = None
         _PROCESS_BACKENDS.add(self)
 
     # ------------------------------------------------------------------ lifecycle
     def reserve_messages(self, levels: int) -> None:
-        """Share :class:`MessageSlots` for ``levels`` levels with the workers started from now
-        on (forked ones only: no other start method shares memory)."""
+        """Share ``MessageSlots`` (memory the master reads prepared messages from) for
+        ``levels`` levels with the workers started from now on (forked ones only: no other
+        start method shares memory)."""
         if self.start_method != "fork" or self._slots is not None:
             return
         try:
@@ -216,6 +240,7 @@ class ProcessBackend(WorkerBackend):
         for fd, pipe in zip(self._fds[worker], (True, False), strict=True):
             self._poller.register(fd, _READABLE)
             self._watched[fd] = (worker, pipe)
+        self._sentinels.register(process.sentinel, _READABLE)
 
     def _unwatch(self, worker: int) -> None:
         """Stop watching ``worker``'s pipe and sentinel (before they are closed: a closed
@@ -223,6 +248,8 @@ class ProcessBackend(WorkerBackend):
         for fd in self._fds[worker]:
             self._poller.unregister(fd)
             del self._watched[fd]
+        if self._fds[worker]:
+            self._sentinels.unregister(self._fds[worker][1])
         self._fds[worker] = ()
 
     def respawn(self, worker: int) -> None:
@@ -286,9 +313,8 @@ class ProcessBackend(WorkerBackend):
             if timeout is not None and timeout > 0:
                 time.sleep(timeout)
             return []
-        milliseconds = None if timeout is None else max(0.0, timeout) * 1e3
         events: list[BackendEvent] = []
-        for fd, mask in self._poller.poll(milliseconds):
+        for fd, mask in self._ready(timeout):
             owner = self._watched.get(fd)
             if owner is None:
                 continue  # its worker died earlier in this loop
@@ -309,6 +335,27 @@ class ProcessBackend(WorkerBackend):
             self._unwatch(worker)
             events.append(Died(worker, self._processes[worker].exitcode))
         return events
+
+    def _ready(self, timeout: float | None) -> list[tuple[int, int]]:
+        """The watched descriptors that are ready within ``timeout`` seconds: checked for up to
+        ``spin`` seconds first, yielding the processor between checks, then waited for."""
+        ready = self._poller.poll(0)
+        if ready or timeout is not None and timeout <= 0.0:
+            return ready
+        now = time.monotonic()
+        end = None if timeout is None else now + timeout
+        spin_end = now + (self._spin if end is None else min(self._spin, timeout))
+        while now < spin_end:
+            _yield_processor()
+            ready = self._poller.poll(0)
+            if ready:
+                return ready
+            now = time.monotonic()
+        if end is None:
+            return self._poller.poll(None)
+        if now >= end:
+            return []
+        return self._poller.poll((end - now) * 1e3)
 
     def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[Any]:
         if self._slots is None:
@@ -331,6 +378,14 @@ class ProcessBackend(WorkerBackend):
     def alive(self, worker: int) -> bool:
         process = self._processes[worker]
         return not self._dead[worker] and process is not None and process.is_alive()
+
+    def not_running(self) -> list[int]:
+        ended = {fd for fd, _ in self._sentinels.poll(0)}
+        return [
+            worker
+            for worker, fds in enumerate(self._fds)
+            if self._dead[worker] or not fds or fds[1] in ended
+        ]
 
     def pid(self, worker: int) -> int | None:
         process = self._processes[worker]
