@@ -5,9 +5,7 @@
    measured in the same run: short blocks of each, one after another, each block's time divided
    by the baseline block just before it, the median of these paired ratios reported (the speed
    of a shared machine drifts by tens of per cent within a minute; a ratio of neighbouring
-   blocks does not). Goals: uncoded ≤ 1.0, nested ≤ 0.5. The nested code once more on a pool
-   whose master blocks at once when no message is there (``spin=0``), to show what checking
-   the pipes a little longer before blocking saves (``ProcessBackend.default_spin``).
+   blocks does not). Goals: uncoded ≤ 1.0, nested ≤ 0.5.
 2. Reference scenario (``n = 10``, ``S = {0,…,4}``, ``a = 1``, ``μ = 1``, ``p = 0.2``, ``κ = 8``,
    time unit 0.01 s). Every scheme runs on the same sampled task times (common random numbers).
    Most of the spread of the latency comes from the number ``K ~ Bin(n, p)`` of stragglers, so the
@@ -45,7 +43,6 @@ Run with ``python -m benchmarks pool``.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -63,7 +60,6 @@ from gclib import ModelSample, RuntimeModel, parse_scheme
 from gclib.analysis.latency import expected_latency
 from gclib.analysis.simulate import simulate_sample
 from gclib.runtime.pool import WorkerPool
-from gclib.runtime.transports import ProcessBackend
 
 OVERHEAD_WORKERS = 8
 OVERHEAD_BLOCKS = 15
@@ -106,34 +102,27 @@ def overhead() -> None:
     # tasks of 1e-9 model units of 1e-3 s: no injected wait at all
     sample = ModelSample.from_task_times(np.full((n, 2), 1e-9))
     schemes = ("uncoded", "gc:1", "nested", "streaming")
-    blocking_label = "nested, spin 0"
     base: list[float] = []
-    ratios: dict[str, list[float]] = {name: [] for name in (*schemes, blocking_label)}
-    blocking_backend = functools.partial(ProcessBackend, spin=0.0)
+    ratios: dict[str, list[float]] = {name: [] for name in schemes}
     with (
         WorkerPool([None] * n, _no_gradient, s_max=1, time_unit=1e-3) as pool,
-        WorkerPool(
-            [None] * n, _no_gradient, s_max=1, time_unit=1e-3, backend=blocking_backend
-        ) as blocking,
         multiprocess.Pool(n) as baseline,
     ):
-        runs = {name: (pool, name) for name in schemes}
-        runs[blocking_label] = (blocking, "nested")
-        for runner, name in runs.values():
-            _time_pool(runner, name, sample, 20)  # warm up (plans sent, caches filled)
+        for name in schemes:
+            _time_pool(pool, name, sample, 20)  # warm up (plans sent, caches filled)
         _time_map(baseline, 20)
         for _ in range(OVERHEAD_BLOCKS):
-            for label, (runner, name) in runs.items():
+            for name in schemes:
                 base.append(_time_map(baseline, OVERHEAD_ITERATIONS))
-                seconds = _time_pool(runner, name, sample, OVERHEAD_ITERATIONS)
-                ratios[label].append(seconds / base[-1])
+                seconds = _time_pool(pool, name, sample, OVERHEAD_ITERATIONS)
+                ratios[name].append(seconds / base[-1])
     print(
         f"protocol overhead, n = {n}, zero work: median of {OVERHEAD_BLOCKS} paired blocks of "
         f"{OVERHEAD_ITERATIONS} iterations (quartiles)"
     )
     print(f"  {'multiprocess.Pool.map':<27}{np.median(base) * 1e3:8.3f} ms/iteration (baseline)")
     goals = {"uncoded": "  goal <= 1.0", "nested": "  goal <= 0.5"}
-    for label in runs:
+    for label in schemes:
         low, mid, high = np.quantile(ratios[label], [0.25, 0.5, 0.75])
         print(
             f"  {'WorkerPool ' + label:<27}ratio {mid:.3f} ({low:.3f} .. {high:.3f})"

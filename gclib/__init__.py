@@ -42,7 +42,6 @@ from gclib.runtime.results import (
     default_deadline,
 )
 from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler, Stop
-from gclib.runtime.transports import ProcessBackend
 from gclib.runtime.transports.dask import DaskBackend, DaskClusterError
 from gclib.schemes import (
     CoverScheme,
@@ -122,7 +121,6 @@ __all__ = [
     "LevelSetChoice",
     # worker pool
     "WorkerPool",
-    "ProcessBackend",
     "DaskBackend",
     "DaskClusterError",
     "IterationResult",

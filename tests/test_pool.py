@@ -7,7 +7,6 @@ expected level follows from the deterministic analysis of DESIGN.md section 4, n
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import signal
@@ -309,28 +308,6 @@ def test_the_process_backend_finds_every_ended_worker_at_one_look(problem):
                 time.sleep(0.01)
         assert backend.not_running() == victims
         assert [worker for worker in range(N) if not backend.alive(worker)] == victims
-
-
-def test_the_spin_before_blocking_is_checked_and_never_outlasts_a_timeout(problem):
-    """``spin`` must be a number of seconds in [0, 1); a wait with a shorter timeout still ends
-    at that timeout; iterations decode exactly with and without spinning."""
-    for bad in (-1e-3, 1.0, math.nan, True, "0.1"):
-        with pytest.raises(ValueError, match="Argument 'spin' must be a number of seconds"):
-            ProcessBackend(2, print, lambda worker: (), spin=bad)
-    params = np.full(FEATURES, 0.3)
-    truth = true_gradient(problem, params)
-    for spin in (0.5, 0.0):
-        backend = functools.partial(ProcessBackend, spin=spin)
-        with WorkerPool(
-            problem, least_squares_gradient, s_max=S_MAX, time_unit=0.005, backend=backend
-        ) as pool:
-            begin = time.monotonic()
-            assert pool.backend.wait(0.05) == []
-            assert 0.05 <= time.monotonic() - begin < 0.4  # not the half-second spin
-            result = pool.run_iteration(
-                params, "nested", sample=unit_tasks((2,)), true_gradient=truth, deadline=30.0
-            )
-            assert not result.failed and result.decode_error < 1e-9 and result.level == 1
 
 
 def test_gradient_errors_surface_and_the_pool_stays_usable(problem):

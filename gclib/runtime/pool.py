@@ -368,8 +368,8 @@ class WorkerPool:
             start=time.monotonic(),
             time_unit=self.time_unit,
             events=[],
-            progress=np.zeros(self.n, dtype=int),
-            outstanding=np.zeros(self.n, dtype=int),
+            progress=[0] * self.n,
+            outstanding=[0] * self.n,
             overdue=self._overdue,
         )
         size = self._broadcast(round_, params, sample, trace)

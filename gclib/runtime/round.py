@@ -74,8 +74,8 @@ class Round:
     start: float
     time_unit: float
     events: list[PoolEvent]
-    progress: np.ndarray
-    outstanding: np.ndarray  # replies still due from each worker (stop acks, requested messages)
+    progress: list[int]  # tasks each worker reported done
+    outstanding: list[int]  # replies still due from each worker (stop acks, requested messages)
     # worker -> since when it owes a reply it has not sent (shared with the pool, across rounds)
     overdue: dict[int, float] = field(default_factory=dict)
     messages: dict[tuple[int, Contribution], np.ndarray] = field(default_factory=dict)
@@ -238,7 +238,8 @@ class Round:
             self._receive(worker, message)
 
     def _advance(self, worker: int, tasks_done: int) -> None:
-        self.progress[worker] = max(self.progress[worker], tasks_done)
+        if tasks_done > self.progress[worker]:
+            self.progress[worker] = tasks_done
 
     def act(self, actions: list) -> None:
         """Carry out the scheduler's actions.
@@ -248,6 +249,8 @@ class Round:
         until the requested messages are in (or the master re-plans): with fewer cores than
         workers, the stopped workers waking up would delay the requested ones, while a stop one
         request round later only lets a straggler finish a task it was about to finish."""
+        if not actions and not self.fetched:
+            return  # most reports decide nothing
         for action in actions:
             if isinstance(action, Complete | Fail):
                 self.finished_at = time.monotonic()
@@ -335,7 +338,7 @@ class Round:
                 arrival = self.link_free = start + self.link
             else:
                 arrival = now + self.signal_delay + self.upload_delay
-            message = Upload(number, int(self.progress[worker]), contribution, payload, True)
+            message = Upload(number, self.progress[worker], contribution, payload, True)
             heapq.heappush(self.on_link, (arrival, self.uploads, worker, message))
         self.stop([worker for worker, _, _ in read])  # in effect when a request's pause would be
         return rest
@@ -478,7 +481,7 @@ class Round:
             decode_time=decode_time,
             level=None if failed else outcome.level,
             responders=() if failed else tuple(outcome.responders),
-            tasks_done=self.progress.copy(),
+            tasks_done=np.array(self.progress),
             uploads=self.uploads,
             signals=self.signals,
             gradient=gradient,

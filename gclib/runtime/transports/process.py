@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import multiprocess
 
@@ -88,9 +88,6 @@ def _yield_to_master() -> None:
             pass  # not permitted here: the default policy works, only with a slower round
 
 
-_yield_processor = getattr(os, "sched_yield", lambda: time.sleep(0))
-
-
 class _PublishingPipe(FramedPipe):
     """A worker's channel that can also publish its prepared messages for one-sided reads."""
 
@@ -143,18 +140,9 @@ class ProcessBackend(WorkerBackend):
         args_of: the start arguments of worker ``i`` (its data); evaluated at every (re)start.
         start_method: ``"fork"`` (default where available: no pickling of the data), ``"spawn"``
             or ``"forkserver"``.
-        spin: seconds :meth:`wait` keeps checking for messages, yielding the processor in
-            between, before it blocks (default :attr:`default_spin`; 0 blocks at once).
     """
 
     shares_clock = True  # processes of this machine
-    #: Seconds the master keeps checking its pipes before it blocks in ``poll``. A process blocked
-    #: there and woken from another core pays for the wake-up in latency and in processor time;
-    #: on a virtual machine each wake-up is an interrupt through the hypervisor, tens of
-    #: microseconds, more than reading the message. Reports that follow each other closely (the
-    #: progress signals of a round) then cost one wake-up instead of one each. Each check gives
-    #: the processor away, so that the workers sharing the master's core run meanwhile.
-    default_spin: ClassVar[float] = 1e-4
 
     def __init__(
         self,
@@ -162,16 +150,7 @@ class ProcessBackend(WorkerBackend):
         target: Callable[..., Any],
         args_of: Callable[[int], tuple],
         start_method: str | None = None,
-        *,
-        spin: float | None = None,
     ) -> None:
-        if spin is None:
-            spin = self.default_spin
-        if not (isinstance(spin, int | float) and not isinstance(spin, bool) and 0 <= spin < 1):
-            raise ValueError(
-                f"Argument 'spin' must be a number of seconds in [0, 1), not {spin!r}."
-            )
-        self._spin = float(spin)
         if start_method is None:
             start_method = "fork" if "fork" in multiprocess.get_all_start_methods() else "spawn"
         self.n = n
@@ -313,8 +292,9 @@ class ProcessBackend(WorkerBackend):
             if timeout is not None and timeout > 0:
                 time.sleep(timeout)
             return []
+        milliseconds = None if timeout is None else max(0.0, timeout) * 1e3
         events: list[BackendEvent] = []
-        for fd, mask in self._ready(timeout):
+        for fd, mask in self._poller.poll(milliseconds):
             owner = self._watched.get(fd)
             if owner is None:
                 continue  # its worker died earlier in this loop
@@ -335,27 +315,6 @@ class ProcessBackend(WorkerBackend):
             self._unwatch(worker)
             events.append(Died(worker, self._processes[worker].exitcode))
         return events
-
-    def _ready(self, timeout: float | None) -> list[tuple[int, int]]:
-        """The watched descriptors that are ready within ``timeout`` seconds: checked for up to
-        ``spin`` seconds first, yielding the processor between checks, then waited for."""
-        ready = self._poller.poll(0)
-        if ready or timeout is not None and timeout <= 0.0:
-            return ready
-        now = time.monotonic()
-        end = None if timeout is None else now + timeout
-        spin_end = now + (self._spin if end is None else min(self._spin, timeout))
-        while now < spin_end:
-            _yield_processor()
-            ready = self._poller.poll(0)
-            if ready:
-                return ready
-            now = time.monotonic()
-        if end is None:
-            return self._poller.poll(None)
-        if now >= end:
-            return []
-        return self._poller.poll((end - now) * 1e3)
 
     def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[Any]:
         if self._slots is None:
