@@ -75,12 +75,10 @@ def loads(payload: bytes | bytearray) -> Any:
     return decode(payload)
 
 
-# the model parameters as a plain numeric array: tag, type string (8 bytes), number of axes; then
-# the shape (int64 each) and the raw bytes
+# parameters that are a plain numeric array: tag, type string, axes; then the shape and the bytes
 _ARRAY_PARAMS = 1
 _PARAMS_HEAD = struct.Struct("<B8sB")
-_PARAMS_KINDS = "biufc"
-_PARAMS_MAX_AXES = 32
+_PARAMS_KINDS, _PARAMS_MAX_AXES = "biufc", 32
 
 
 def encode_params(params: Any) -> bytes:
