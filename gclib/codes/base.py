@@ -69,8 +69,10 @@ class GradientCode:
         encoding.flags.writeable = False
         self._B = encoding
         self._matrix_rank: int | None = None
-        self._decoding_cache: OrderedDict[frozenset[int], tuple[np.ndarray, float]] = OrderedDict()
-        self._compact_weights: dict[frozenset[int], np.ndarray] = {}  # α_R[sorted(R)], cached
+        # responder set -> (α_R as a length-n vector, residual, α_R[sorted(R)])
+        self._decoding_cache: OrderedDict[frozenset[int], tuple[np.ndarray, float, np.ndarray]] = (
+            OrderedDict()
+        )
 
     # -- attributes -----------------------------------------------------------------------------
 
@@ -144,11 +146,12 @@ class GradientCode:
                 ``1`` is not in the row span of ``B_R`` to within :attr:`residual_tolerance`).
             ValueError: if ``responders`` is empty, repeats a worker or names an unknown one.
         """
-        return self._checked_decoding(self._responder_set(responders)).copy()
+        return self._checked_decoding(self._responder_set(responders))[0].copy()
 
-    def _checked_decoding(self, key: frozenset[int]) -> np.ndarray:
-        """The cached (read-only) decoding vector of ``key``; raises if it cannot decode."""
-        vector, residual = self._cached_decoding(key)
+    def _checked_decoding(self, key: frozenset[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The cached (read-only) decoding vector of ``key`` and its responders' weights in
+        their order; raises if it cannot decode."""
+        vector, residual, compact = self._cached_decoding(key)
         if not residual <= self.residual_tolerance:
             workers = sorted(key)
             hint = ""
@@ -158,7 +161,7 @@ class GradientCode:
                 f"Responders {workers} cannot decode: residual ‖α_Rᵀ B_R − 1ᵀ‖/√n = "
                 f"{residual:.3g} exceeds the tolerance {self.residual_tolerance:.3g}{hint}."
             )
-        return vector
+        return vector, compact
 
     def decode(self, messages: Mapping[int, np.ndarray]) -> np.ndarray:
         """The full gradient ``sum_j g_j`` from the messages of a set of responders.
@@ -188,9 +191,7 @@ class GradientCode:
             raise ValueError("Argument 'messages' must hold non-empty arrays.")
         if not np.isfinite(stacked).all():
             raise ValueError("Argument 'messages' must hold finite values (no NaN or inf).")
-        key = frozenset(workers)
-        self._checked_decoding(key)
-        weights = self._compact_weights[key]
+        _, weights = self._checked_decoding(frozenset(workers))
         flat = stacked.reshape(len(workers), -1)
         return (weights @ flat).reshape(stacked.shape[1:])
 
@@ -250,7 +251,7 @@ class GradientCode:
             raise ValueError(f"Argument {argument!r} must {what} in [0, {self._n}), not {value!r}.")
         return int(value)  # type: ignore[arg-type]
 
-    def _cached_decoding(self, key: frozenset[int]) -> tuple[np.ndarray, float]:
+    def _cached_decoding(self, key: frozenset[int]) -> tuple[np.ndarray, float, np.ndarray]:
         cached = self._decoding_cache.get(key)
         if cached is not None:
             self._decoding_cache.move_to_end(key)
@@ -265,12 +266,10 @@ class GradientCode:
         vector = np.zeros(self._n)
         vector[workers] = weights
         vector.flags.writeable = False
-        self._decoding_cache[key] = (vector, residual)
-        self._compact_weights[key] = vector[workers]  # the responders' weights, in their order
+        cached = self._decoding_cache[key] = (vector, residual, vector[workers])
         if len(self._decoding_cache) > _CACHE_SIZE:
-            dropped, _ = self._decoding_cache.popitem(last=False)
-            del self._compact_weights[dropped]
-        return vector, residual
+            self._decoding_cache.popitem(last=False)
+        return cached
 
 
 def _stack(arrays: Sequence[object], name: str) -> np.ndarray:

@@ -100,7 +100,6 @@ class Round:
     upload_delay: float = 0.0
     # requested messages read one-sided, not yet handed on: (worker, contribution, message)
     fetched: list[tuple[int, Contribution, np.ndarray]] = field(default_factory=list)
-    _reading_late: bool = False  # reading the reports waiting at the iteration's end (see stop)
 
     @property
     def n(self) -> int:
@@ -372,14 +371,12 @@ class Round:
         last report is among them is idle, and a stop would only wake it for an acknowledgement
         the round then waits for."""
         tasks = self.plan.tasks
-        if self.outcome is not None and not self._reading_late:
-            if any(self.progress[w] < tasks and w not in self.lost for w in workers):
-                self._reading_late = True
-                try:
-                    for event in self.backend.wait(0.0):
-                        self.handle(event)
-                finally:
-                    self._reading_late = False
+        if self.outcome is not None and any(
+            self.progress[w] < tasks and w not in self.lost for w in workers
+        ):
+            # after the outcome the scheduler returns no actions, so this reaches no stop again
+            for event in self.backend.wait(0.0):
+                self.handle(event)
         stop = dumps(StopCommand(self.number))
         for worker in workers:
             if self.progress[worker] >= tasks or worker in self.lost:
