@@ -5,7 +5,9 @@
    measured in the same run: short blocks of each, one after another, each block's time divided
    by the baseline block just before it, the median of these paired ratios reported (the speed
    of a shared machine drifts by tens of per cent within a minute; a ratio of neighbouring
-   blocks does not). Goals: uncoded ≤ 1.0, nested ≤ 0.5.
+   blocks does not). Each block follows a few untimed iterations of its own kind, so that both
+   sides are timed in their steady state: a run of iterations after a pause starts slowly on
+   either side. Goals: uncoded ≤ 1.0, nested ≤ 0.5.
 2. Reference scenario (``n = 10``, ``S = {0,…,4}``, ``a = 1``, ``μ = 1``, ``p = 0.2``, ``κ = 8``,
    time unit 0.01 s). Every scheme runs on the same sampled task times (common random numbers).
    Most of the spread of the latency comes from the number ``K ~ Bin(n, p)`` of stragglers, so the
@@ -64,6 +66,11 @@ from gclib.runtime.pool import WorkerPool
 OVERHEAD_WORKERS = 8
 OVERHEAD_BLOCKS = 15
 OVERHEAD_ITERATIONS = 40
+# Untimed iterations before each block: after any pause this machine runs the first iterations
+# slowly (the first one three to four times the steady time, settling after about eight), for
+# multiprocess.Pool.map and the worker pool alike; a fixed cost that would weigh most on whichever
+# block is shorter.
+OVERHEAD_WARM_UP = 10
 
 REFERENCE = {"n": 10, "s_max": 4, "time_unit": 0.01, "iterations": 110, "seed": 2024}
 FINE_TIME_UNIT = 0.002  # seconds per model time unit where the overhead weighs five times more
@@ -113,7 +120,9 @@ def overhead() -> None:
         _time_map(baseline, 20)
         for _ in range(OVERHEAD_BLOCKS):
             for name in schemes:
+                _time_map(baseline, OVERHEAD_WARM_UP)
                 base.append(_time_map(baseline, OVERHEAD_ITERATIONS))
+                _time_pool(pool, name, sample, OVERHEAD_WARM_UP)
                 seconds = _time_pool(pool, name, sample, OVERHEAD_ITERATIONS)
                 ratios[name].append(seconds / base[-1])
     print(

@@ -9,6 +9,7 @@ int32 fields, 8-byte padding before a vector), not from the module's own structu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import pickle
@@ -18,6 +19,7 @@ import time
 import numpy as np
 import pytest
 
+from gclib.runtime.params import decode_params, encode_params
 from gclib.runtime.protocol import (
     ExitCommand,
     Go,
@@ -32,9 +34,8 @@ from gclib.runtime.protocol import (
     TraceLog,
     Upload,
     WorkerFailure,
-    decode_params,
     dumps,
-    encode_params,
+    go_frames,
     loads,
     message_sizes,
 )
@@ -108,7 +109,7 @@ HOT = {
     "request-sum-1": (RequestCommand(12, PartitionSum((4,))), 13 + 4),
     "request-sum-3": (RequestCommand(12, PartitionSum((0, 2, 5))), 13 + 12),
     "request-sum-empty": (RequestCommand(12, PartitionSum(())), 13),
-    # Go: tag, iteration, plan, crash, 2 costs, trace, origin, task count, times, parameters
+    # Go: tag, iteration, plan, 2 costs, trace, origin, crash, task count, times, parameters
     "go": (_go(), 1 + 8 + 4 + 8 * 3 + 1 + 8 + 4 + 8 * 3 + len(_go().params)),
     "go-no-times": (_go(times=(), params=b""), 1 + 8 + 4 + 8 * 3 + 1 + 8 + 4),
 }
@@ -595,6 +596,32 @@ def test_random_hot_messages_round_trip_exactly():
             frame = assert_round_trip(message, frame_type)
             assert frame[0] != PICKLE, message
     assert len(kinds) == 7  # every hot kind was drawn
+
+
+@pytest.mark.parametrize(
+    "template",
+    [_go(), _go(origin=123.5, trace=True), _go(params=b""), _go(iteration=2**70), _go(plan=2**31)],
+    ids=["plain", "origin-trace", "no-params", "iteration-pickled", "plan-pickled"],
+)
+def test_a_broadcast_encoded_at_once_is_each_workers_own_go(template):
+    """``go_frames`` gives, for every worker, exactly the frame of that worker's own ``Go`` (its
+    times and crash moment in the template), and each decodes back to it: binary frames where the
+    fields allow, pickles where they do not (numpy floats among the times, fields out of range)."""
+    rows = [[0.25, 1.5], [math.inf, 0.0], [1e-300, 2.0], [0.5, 0.5]]
+    crashes = [None, 0.75, None, 0.0]
+    frames = go_frames(template, rows, crashes)
+    assert len(frames) == len(rows)
+    for frame, row, crash in zip(frames, rows, crashes, strict=True):
+        own = dataclasses.replace(template, times=tuple(row), crash_after=crash)
+        assert frame == dumps(own)
+        assert loads(bytearray(frame)) == own
+    mixed = [[np.float64(0.25), 1.5], [1.0, 2.0]]
+    frames = go_frames(template, mixed, [None, 0.5])
+    assert frames[0][0] == PICKLE
+    for frame, row, crash in zip(frames, mixed, [None, 0.5], strict=True):
+        own = dataclasses.replace(template, times=tuple(row), crash_after=crash)
+        assert frame == dumps(own)
+        assert loads(frame) == own
 
 
 # ------------------------------------------------------------------------- sizes

@@ -35,6 +35,7 @@ import numpy as np
 
 from gclib.codes.placement import cyclic_placement
 from gclib.model import ModelSample, RuntimeModel
+from gclib.runtime.params import encode_params
 from gclib.runtime.protocol import (
     ExitCommand,
     Go,
@@ -42,7 +43,7 @@ from gclib.runtime.protocol import (
     Ready,
     StopCommand,
     dumps,
-    encode_params,
+    go_frames,
     loads,
 )
 from gclib.runtime.results import (
@@ -440,7 +441,7 @@ class WorkerPool:
         return min(REPLY_TIMEOUT, deadline / 2.0) + costs
 
     def _broadcast(self, round_: Round, params: Any, sample: ModelSample, trace: bool) -> int:
-        """Start the round on every worker; returns the size of the pickled parameters."""
+        """Start the round on every worker; returns the size of the encoded parameters."""
         unit = self.time_unit
         tasks = round_.plan.tasks
         times = sample.task_times[:, :tasks] * unit
@@ -458,25 +459,28 @@ class WorkerPool:
         # from when each of them woke up to its message: on fewer cores than workers they wake
         # one after another, an artefact of the machine, not a cost of the protocol.
         origin = round_.start = time.monotonic() if self._backend.shares_clock else None
-
-        def go(worker: int) -> bytes:
-            crash_after = None
-            if sample.crashed[worker]:
-                crash_after = float(sample.crash_fraction[worker]) * crash_scale
-            durations = tuple(times[worker].tolist())
-            plan = round_.plan.key
-            return dumps(
-                Go(round_.number, plan, params_bytes, durations, crash_after, *costs, trace, origin)
+        template = Go(round_.number, round_.plan.key, params_bytes, (), None, *costs, trace, origin)
+        rows = times.tolist()
+        crash_after = [
+            fraction * crash_scale if crashed else None
+            for crashed, fraction in zip(
+                sample.crashed.tolist(), sample.crash_fraction.tolist(), strict=True
             )
+        ]
 
-        # Pickled ahead, so that the clock starts as the first message leaves and nothing but
-        # sending follows; a large model is pickled per worker, not held n times over.
-        ahead = [go(w) for w in range(self.n)] if len(params_bytes) * self.n <= _AHEAD else None
+        # Encoded ahead, so that the clock starts as the first message leaves and nothing but
+        # sending follows; a large model is encoded per worker, not held n times over.
+        ahead = len(params_bytes) * self.n <= _AHEAD
+        frames = go_frames(template, rows, crash_after) if ahead else None
         if origin is None:
             round_.start = time.monotonic()
         round_.log(None, "broadcast")
         for worker in range(self.n):
-            self._backend.send(worker, go(worker) if ahead is None else ahead[worker])
+            if frames is None:
+                frame = go_frames(template, [rows[worker]], [crash_after[worker]])[0]
+            else:
+                frame = frames[worker]
+            self._backend.send(worker, frame)
         return len(params_bytes)
 
 

@@ -28,7 +28,8 @@ import math
 import operator
 import pickle
 import struct
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -51,8 +52,7 @@ __all__ = [
     "WorkerFailure",
     "dumps",
     "loads",
-    "encode_params",
-    "decode_params",
+    "go_frames",
     "message_sizes",
 ]
 
@@ -73,39 +73,6 @@ def loads(payload: bytes | bytearray) -> Any:
     if decode is None:
         return pickle.loads(payload)
     return decode(payload)
-
-
-# parameters that are a plain numeric array: tag, type string, axes; then the shape and the bytes
-_ARRAY_PARAMS = 1
-_PARAMS_HEAD = struct.Struct("<B8sB")
-_PARAMS_KINDS, _PARAMS_MAX_AXES = "biufc", 32
-
-
-def encode_params(params: Any) -> bytes:
-    """The model parameters of a :class:`Go` on the wire: a plain numeric array as its type,
-    shape and raw bytes, anything else pickled (every worker unpickles the parameters at each
-    iteration's start, and unpickling an array costs a woken worker more than its signals)."""
-    if (
-        type(params) is np.ndarray
-        and params.dtype.kind in _PARAMS_KINDS
-        and len(params.dtype.str) <= 8
-        and params.ndim <= _PARAMS_MAX_AXES
-    ):
-        head = _PARAMS_HEAD.pack(_ARRAY_PARAMS, params.dtype.str.encode("ascii"), params.ndim)
-        shape = struct.pack(f"<{params.ndim}q", *params.shape)
-        return head + shape + np.ascontiguousarray(params).tobytes()
-    return pickle.dumps(params, protocol=PICKLE_PROTOCOL)
-
-
-def decode_params(data: bytes | bytearray) -> Any:
-    """The parameters :func:`encode_params` gave ``data`` for (an array comes back writable)."""
-    if not data or data[0] != _ARRAY_PARAMS:
-        return pickle.loads(data)
-    _, kind, ndim = _PARAMS_HEAD.unpack_from(data)
-    shape = struct.unpack_from(f"<{ndim}q", data, _PARAMS_HEAD.size)
-    dtype = np.dtype(kind.rstrip(b"\0").decode("ascii"))
-    start = _PARAMS_HEAD.size + 8 * ndim
-    return np.frombuffer(data, dtype, offset=start).reshape(shape).copy()
 
 
 _Message = TypeVar("_Message", bound=type)
@@ -197,7 +164,7 @@ class PlanMessage:
 @dataclass(frozen=True, slots=True)
 class Go:
     """Start iteration ``iteration`` with plan ``plan`` at the ``params`` (as
-    :func:`encode_params` puts them).
+    :func:`~gclib.runtime.params.encode_params` puts them).
 
     ``times`` are the task durations in seconds; an injected crash kills the worker
     ``crash_after`` seconds into the iteration; communication costs are emulated by holding
@@ -311,9 +278,10 @@ _ITERATION = struct.Struct("<Bq")  # StopCommand, ResumeCommand
 _UPLOAD = struct.Struct("<Bqii?6x")  # Upload: tasks done, level, task or task count, requested
 _SIGNAL, _STOPPED, _STOP, _RESUME, _REQUEST, _UPLOAD_CODED, _UPLOAD_PARTIAL = range(1, 8)
 _REQUEST_SUM, _UPLOAD_SUM, _GO = 8, 9, 10
-# Go: plan, crash after, upload cost, signal cost, trace, origin, task count; then the task times
-# and the encoded parameters (an absent crash or origin is NaN)
-_GO_HEAD = struct.Struct("<Bqiddd?di")
+# Go: plan, upload cost, signal cost, trace, origin (the fields common to a broadcast); then crash
+# after, task count, the task times and the encoded parameters (an absent crash or origin is NaN)
+_GO_HEAD = struct.Struct("<Bqidd?d")
+_GO_TASKS = struct.Struct("<di")
 
 
 def _int32(value: object) -> bool:
@@ -416,49 +384,58 @@ def _decode_upload(frame: bytes | bytearray) -> Upload:
     return Upload(iteration, tasks_done, contribution, payload, requested)
 
 
+def go_frames(
+    go: Go, times: Sequence[Sequence[float]], crash_after: Sequence[float | None]
+) -> list[bytes]:
+    """``dumps(replace(go, times=tuple(times[i]), crash_after=crash_after[i]))`` for every worker
+    ``i``: a broadcast's messages differ in these fields only, so the rest is encoded once."""
+    head = _go_head(go)
+    if head is None or not all(type(t) is float for row in times for t in row):
+        return [
+            dumps(replace(go, times=tuple(row), crash_after=crash))
+            for row, crash in zip(times, crash_after, strict=True)
+        ]
+    return [
+        _go_frame(head, row, crash, go.params)
+        for row, crash in zip(times, crash_after, strict=True)
+    ]
+
+
+def _go_head(message: Go) -> bytes | None:
+    """The fields of a broadcast common to every worker, or ``None`` if they need a pickle."""
+    if not (_int64(message.iteration) and _int32(message.plan) and type(message.params) is bytes):
+        return None
+    origin = math.nan if message.origin is None else message.origin
+    return _GO_HEAD.pack(
+        _GO, message.iteration, message.plan, message.upload_cost, message.signal_cost,
+        message.trace, origin,
+    )  # fmt: skip
+
+
+def _go_frame(head: bytes, times: Sequence[float], crash: float | None, params: bytes) -> bytes:
+    tasks = struct.pack(
+        f"<di{len(times)}d", math.nan if crash is None else crash, len(times), *times
+    )
+    return head + tasks + params
+
+
 def _encode_go(message: Go) -> bytes | None:
     times = message.times
-    if not (
-        _int64(message.iteration)
-        and _int32(message.plan)
-        and type(message.params) is bytes
-        and type(times) is tuple
-        and all(type(time) is float for time in times)
-    ):
+    if type(times) is not tuple or not all(type(t) is float for t in times):
         return None
-    nan = math.nan
-    head = _GO_HEAD.pack(
-        _GO,
-        message.iteration,
-        message.plan,
-        nan if message.crash_after is None else message.crash_after,
-        message.upload_cost,
-        message.signal_cost,
-        message.trace,
-        nan if message.origin is None else message.origin,
-        len(times),
-    )
-    return head + struct.pack(f"<{len(times)}d", *times) + message.params
+    head = _go_head(message)
+    return None if head is None else _go_frame(head, times, message.crash_after, message.params)
 
 
 def _decode_go(frame: bytes | bytearray) -> Go:
-    _, iteration, plan, crash_after, upload_cost, signal_cost, trace, origin, count = (
-        _GO_HEAD.unpack_from(frame)
-    )
-    offset = _GO_HEAD.size
+    _, iteration, plan, upload_cost, signal_cost, trace, origin = _GO_HEAD.unpack_from(frame)
+    crash_after, count = _GO_TASKS.unpack_from(frame, _GO_HEAD.size)
+    offset = _GO_HEAD.size + _GO_TASKS.size
     times = struct.unpack_from(f"<{count}d", frame, offset)
+    crash = None if math.isnan(crash_after) else crash_after
+    origin = None if math.isnan(origin) else origin
     params = bytes(frame[offset + 8 * count :])
-    return Go(
-        iteration,
-        plan,
-        params,
-        times,
-        None if math.isnan(crash_after) else crash_after,
-        upload_cost,
-        signal_cost,
-        trace,
-        None if math.isnan(origin) else origin,
-    )
+    return Go(iteration, plan, params, times, crash, upload_cost, signal_cost, trace, origin)
 
 
 _ENCODERS: dict[type, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -21,26 +22,25 @@ class WorkerError(RuntimeError):
     """A worker's gradient function raised; the message holds the worker's traceback."""
 
 
-@dataclass(frozen=True)
-class PoolEvent:
-    """One entry of an iteration's event log.
-
-    Attributes:
-        time: model time units since the broadcast.
-        worker: the worker concerned (``None`` for master-wide events).
-        kind: master side: ``broadcast``, ``signal``, ``upload``, ``message``, ``request``,
-            ``stop``, ``resume``, ``stopped``, ``lost``, ``complete``, ``fail``; worker side
-            (with ``trace=True``, on the worker's clock): ``receive`` (the broadcast),
-            ``task_start``, ``task_end``, ``task_abandon`` (task index), ``send_signal``,
-            ``send_upload``, ``got_stop``, ``got_resume``, ``got_request``, ``publish`` (a
-            level's message left for the master to read without asking).
-        value: the task count, task index or level the event refers to.
-    """
+class PoolEvent(NamedTuple):
+    """One entry of an iteration's event log (a named tuple: the master logs a dozen of them in
+    every iteration, on its critical path)."""
 
     time: float
     worker: int | None
     kind: str
     value: int | None = None
+
+
+PoolEvent.time.__doc__ = "Model time units since the broadcast."
+PoolEvent.worker.__doc__ = "The worker concerned (``None`` for master-wide events)."
+PoolEvent.kind.__doc__ = """What happened. The master logs ``broadcast``, ``signal``, ``upload``,
+``message``, ``request``, ``stop``, ``resume``, ``stopped``, ``lost``, ``complete`` and ``fail``;
+the workers (with ``trace=True``, on their clock) ``receive`` (the broadcast), ``task_start``,
+``task_end``, ``task_abandon`` (task index), ``send_signal``, ``send_upload``, ``got_stop``,
+``got_resume``, ``got_request`` and ``publish`` (a level's message left for the master to read
+without asking)."""
+PoolEvent.value.__doc__ = "The task count, task index or level the event refers to."
 
 
 @dataclass

@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gclib.runtime.params import decode_params
 from gclib.runtime.protocol import (
     ExitCommand,
     Go,
@@ -61,7 +62,6 @@ from gclib.runtime.protocol import (
     TraceLog,
     Upload,
     WorkerFailure,
-    decode_params,
     dumps,
     loads,
 )
