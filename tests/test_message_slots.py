@@ -8,6 +8,9 @@ and gets what a request would have brought.
   without any request reaching a worker, and decode to the true gradient, computed here straight
   from the data; with one-sided reads off (or a message too large for its slot) the same
   iteration goes through requests and decodes to the same gradient at the same level.
+- Cover's sums, chosen only at the decision, are read as their parts (every partial gradient is
+  published as it is computed) and added by the master: no worker is asked, and the gradient is
+  the true one; without one-sided reads the same sums are asked for.
 - The emulated costs of the request and the upload are still paid.
 """
 
@@ -156,18 +159,30 @@ def _one_slow_worker(tasks=S_MAX + 1):
     return ModelSample.from_task_times(times)
 
 
-def _nested(problem, backend=ProcessBackend, params=None):
+def _run(problem, scheme, backend=ProcessBackend, params=None):
     params = np.linspace(-0.5, 0.5, problem[0][0].shape[1]) if params is None else params
     with WorkerPool(
         problem, least_squares_gradient, s_max=S_MAX, time_unit=0.01, backend=backend
     ) as pool:
         result = pool.run_iteration(
-            params, "nested", sample=_one_slow_worker(), trace=True, deadline=100.0
+            params, scheme, sample=_one_slow_worker(), trace=True, deadline=100.0
         )
     assert not result.failed, result.reason
     truth = true_gradient(problem, params)
     assert np.linalg.norm(result.gradient - truth) <= 1e-9 * np.linalg.norm(truth)
+    return result
+
+
+def _nested(problem, backend=ProcessBackend, params=None):
+    result = _run(problem, "nested", backend, params)
     assert result.level == 1 and sorted(result.responders) == [0, 1, 2, 3, 5]
+    return result
+
+
+def _cover(problem, backend=ProcessBackend):
+    result = _run(problem, "cover", backend)
+    # partition 4 is held by worker 3 (its second task) or 2 (its third), never by worker 4
+    assert 4 not in result.responders and {2, 3} & set(result.responders)
     return result
 
 
@@ -200,6 +215,27 @@ def test_a_message_too_large_for_its_slot_is_asked_for(problem):
     result = _nested(large, _SmallSlotsBackend)
     assert _kinds(result, "got_request") == [0, 1, 2, 3, 5]
     assert _kinds(result, "publish") == []
+
+
+def test_the_master_reads_covers_sums_in_parts_without_asking(problem):
+    result = _cover(problem)
+    chosen = sorted(result.responders)
+    assert _kinds(result, "request") == chosen and _kinds(result, "message") == chosen
+    assert _kinds(result, "got_request") == []  # no worker was asked
+    assert result.uploads == len(chosen)  # one message per chosen worker, as a request brings
+    for worker in range(N):
+        mine = [e for e in result.events if e.worker == worker]
+        published = {e.value: e.time for e in mine if e.kind == "publish"}
+        signalled = {e.value - 1: e.time for e in mine if e.kind == "send_signal"}
+        assert set(published) == set(signalled)  # every partial gradient, before its signal
+        assert all(published[task] <= signalled[task] for task in published)
+
+
+def test_covers_sums_asked_for_instead_give_the_same_gradient(problem):
+    read = _cover(problem)
+    asked = _cover(problem, _AskingBackend)
+    assert _kinds(asked, "got_request") == sorted(asked.responders)
+    assert np.allclose(asked.gradient, read.gradient, rtol=1e-12, atol=0.0)
 
 
 @pytest.mark.parametrize("shared_link", [False, True])

@@ -277,6 +277,11 @@ class WorkerPool:
         scheme.check_workers(self.n)
         codes = scheme.codes(self.n, seed=self._code_seed)
         eager = {k: scheme.eager_upload(k) for k in scheme.eager_tasks}
+        published = {
+            k: contribution
+            for k in range(1, scheme.tasks_per_worker + 1)
+            if (contribution := scheme.published(k)) is not None
+        }
         for worker, window in enumerate(self.placement):
             rows: dict[int, np.ndarray] = {}
             for level, code in codes.items():
@@ -296,9 +301,11 @@ class WorkerPool:
                     eager,
                     rows,
                     prepare=scheme.requests,
+                    published=published,
                 )
             )
-        plan = SchemePlan(len(self._plans), scheme, scheme.tasks_per_worker, codes)
+        slots = {contribution: k - 1 for k, contribution in published.items()}
+        plan = SchemePlan(len(self._plans), scheme, scheme.tasks_per_worker, codes, slots)
         self._plans[scheme] = plan
         return plan
 

@@ -29,7 +29,7 @@ import operator
 import pickle
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -150,6 +150,8 @@ class PlanMessage:
         coefficients: ``level → B^(s)[i, W_i[k]]`` for ``k = 0..s``.
         prepare: the master will ask for coded messages: build the one of level ``s`` as soon
             as task ``s`` is done (the reply then only sends it).
+        published: ``tasks done → contribution`` to leave where the master reads it without
+            asking, right after that task, where the channel can (see ``Channel``).
     """
 
     key: int
@@ -158,6 +160,7 @@ class PlanMessage:
     eager: dict[int, Contribution]
     coefficients: dict[int, np.ndarray]
     prepare: bool = False
+    published: dict[int, Contribution] = field(default_factory=dict)
 
 
 @_wire

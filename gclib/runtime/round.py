@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gclib.codes.errors import NotDecodableError
+from gclib.runtime.one_sided import read_published
 from gclib.runtime.protocol import (
     ReportCommand,
     RequestCommand,
@@ -54,12 +55,14 @@ REPLY_TIMEOUT = 0.25
 
 @dataclass
 class SchemePlan:
-    """How the pool runs one scheme: its plan number on the workers, task count and codes."""
+    """How the pool runs one scheme: its plan number on the workers, task count, codes, and the
+    slot each message the workers publish is left in (the task after which they publish it)."""
 
     key: int
     scheme: Scheme
     tasks: int
     codes: dict[int, Any]  # level -> code with decode(messages)
+    slots: dict[Contribution, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -293,7 +296,7 @@ class Round:
     def _fetch(
         self, requests: Sequence[tuple[int, Contribution]]
     ) -> list[tuple[int, Contribution]]:
-        """Read the requested coded messages where the workers published them (no request round);
+        """Read the requested messages where the workers published them (no request round);
         return the requests the backend cannot serve so, which the master sends.
 
         A message read reaches the master when a request and its reply would have, after the
@@ -301,29 +304,14 @@ class Round:
         and the worker, which a request would have paused, is stopped with the held stops: after
         the iteration's end, so that waking it does not delay it."""
         number = self.number
-        rest: list[tuple[int, Contribution]] = []
-        read: list[tuple[int, Contribution, np.ndarray]] = []
-        levels: dict[int, list[int]] = {}
-        for worker, contribution in requests:
-            if isinstance(contribution, Coded):
-                levels.setdefault(contribution.level, []).append(worker)
-            else:
-                rest.append((worker, contribution))
-        for level, workers in levels.items():
-            contribution = Coded(level)
-            for worker, payload in zip(
-                workers, self.backend.fetch(number, level, workers), strict=True
-            ):
-                if payload is None:
-                    rest.append((worker, contribution))
-                else:
-                    read.append((worker, contribution, payload))
+        read, rest = read_published(self.backend, number, self.plan.slots, requests)
         if not read:
             return rest
         now = time.monotonic()
         moment = (now - self.start) / self.time_unit
         for worker, contribution, _ in read:
-            self.events.append(PoolEvent(moment, worker, "request", contribution.level))
+            level = contribution.level if isinstance(contribution, Coded) else -1
+            self.events.append(PoolEvent(moment, worker, "request", level))
             self.outstanding[worker] += 1  # settled when the message is handed on
         if self.link <= 0.0 and self.signal_delay + self.upload_delay <= 0.0:
             self.uploads += len(read)

@@ -66,7 +66,7 @@ from gclib.runtime.protocol import (
     loads,
 )
 from gclib.runtime.transports.framing import FramedPipe
-from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum
+from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum, partition_sum
 
 __all__ = ["Channel", "worker_main"]
 
@@ -76,8 +76,9 @@ _SELECT_LIMIT = 1024  # FD_SETSIZE: select() refuses larger descriptors
 class Channel(Protocol):
     """What the worker needs from its transport: a duplex byte-message channel.
 
-    A channel may also have ``publish(iteration, level, message) -> bool``, which leaves a
-    prepared coded message where the master can read it without a request."""
+    A channel may also have ``publish(iteration, slot, message) -> bool``, which leaves a
+    message the worker prepared on finishing task ``slot + 1`` where the master can read it
+    without a request."""
 
     def send_bytes(self, payload: bytes) -> None: ...
 
@@ -110,7 +111,7 @@ class _Worker:
         self.outbox: list[tuple[float, int, bytes]] = []  # (release time, order, message)
         self.inbox: list[tuple[float, int, object]] = []  # commands still on their way
         self.sent = 0
-        # publish(iteration, level, message): where the master reads prepared messages itself
+        # publish(iteration, slot, message): where the master reads prepared messages itself
         self.publish: Callable[[int, int, np.ndarray], bool] | None = getattr(
             channel, "publish", None
         )
@@ -239,9 +240,11 @@ class _Worker:
         self._log("task_end", done - 1)
         # Where the master reads prepared messages one-sided, the message must be there before
         # the signal that lets the master decide to read it.
-        publishing = self.publish is not None and plan.prepare and done - 1 in plan.coefficients
-        if publishing:
-            message = self.prepared[done - 1] = self._build(Coded(done - 1))
+        published = plan.published.get(done) if self.publish is not None else None
+        if published is not None:
+            message = self._build(published)
+            if isinstance(published, Coded):
+                self.prepared[published.level] = message
             if self.publish(self.iteration, done - 1, message):
                 self._log("publish", done - 1)
         if plan.signals:
@@ -253,7 +256,7 @@ class _Worker:
             self._post(payload, self.upload_cost)
             self._log("send_upload", done)
         level = done - 1
-        if plan.prepare and level in plan.coefficients and not publishing:
+        if plan.prepare and level in plan.coefficients and level not in self.prepared:
             self.prepared[level] = self._build(Coded(level))
 
     def _build(self, contribution: Contribution) -> np.ndarray:
@@ -261,10 +264,7 @@ class _Worker:
         if isinstance(contribution, Partial):
             return self.partials[contribution.task]
         if isinstance(contribution, PartitionSum):
-            total = np.array(self.partials[contribution.tasks[0]], dtype=float)
-            for task in contribution.tasks[1:]:
-                total += self.partials[task]
-            return total
+            return partition_sum([self.partials[task] for task in contribution.tasks])
         # Σ_{k≤s} B^(s)[i, W_i[k]] g_{W_i[k]}
         coefficients = self.plan.coefficients[contribution.level]
         if len(coefficients) == 1 and coefficients[0] == 1.0:

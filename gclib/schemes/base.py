@@ -37,6 +37,7 @@ __all__ = [
     "Partial",
     "PartitionSum",
     "Contribution",
+    "partition_sum",
     "Finish",
     "Ask",
     "Decision",
@@ -70,6 +71,16 @@ class PartitionSum:
 
 
 Contribution = Coded | Partial | PartitionSum
+
+
+def partition_sum(partials: Sequence[np.ndarray]) -> np.ndarray:
+    """The message of a :class:`PartitionSum`: ``Σ`` of the partial gradients, added in their
+    order into a float array. Worker and master both add with it, so that a sum the master forms
+    from partials it read equals, bit for bit, the one the worker would have sent."""
+    total = np.array(partials[0], dtype=float)
+    for partial in partials[1:]:
+        total += partial
+    return total
 
 
 # ------------------------------------------------------------------------- master's decisions
@@ -223,6 +234,12 @@ class Scheme(abc.ABC):
     # ---------------------------------------------------------------------------- worker side
     def eager_upload(self, tasks_done: int) -> Contribution | None:
         """What a worker uploads unasked right after finishing task number ``tasks_done``."""
+        return None
+
+    def published(self, tasks_done: int) -> Contribution | None:
+        """What a worker leaves, right after finishing task number ``tasks_done``, where the
+        master can read it without asking (memory they share): the message it may be asked for,
+        or a part of one (nothing by default)."""
         return None
 
     @property

@@ -133,6 +133,10 @@ class NestedScheme(LevelScheme):
     def label(self) -> str:
         return "nested"
 
+    def published(self, tasks_done: int) -> Coded | None:
+        level = tasks_done - 1
+        return Coded(level) if level in self.levels else None
+
     def decide(self, view: ProgressView) -> Ask | None:
         current = view.asked.level if view.asked is not None else None
         levels = sorted(self.levels)

@@ -125,6 +125,10 @@ class CoverScheme(CoverageScheme):
     signals = True
     requests = True
 
+    def published(self, tasks_done: int) -> Partial:
+        # the sum asked for is chosen only at the decision: its parts are left as they come
+        return Partial(tasks_done - 1)
+
     def decide(self, view: ProgressView) -> Ask | None:
         from gclib.codes.cover import _cover_unchecked
 

@@ -77,14 +77,15 @@ class WorkerBackend(abc.ABC):
         """The workers that do not run now (dead, or never started), found without waiting."""
         return [worker for worker in range(self.n) if not self.alive(worker)]
 
-    def reserve_messages(self, levels: int) -> None:
-        """Prepare one-sided reads of the workers' prepared messages of levels ``0 … levels − 1``
-        (before the workers start); a backend without them does nothing."""
+    def reserve_messages(self, slots: int) -> None:
+        """Prepare one-sided reads of what the workers publish, in ``slots`` slots each (one per
+        task of a window; before the workers start); a backend without them does nothing."""
         return None
 
-    def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[Any]:
-        """The level-``level`` messages of ``iteration`` of ``workers``, read without asking them
-        (arrays), each ``None`` where the backend cannot (then the master asks)."""
+    def fetch(self, iteration: int, slot: int, workers: Sequence[int]) -> list[Any]:
+        """What ``workers`` published on finishing task ``slot + 1`` of ``iteration``, read
+        without asking them (arrays), each ``None`` where the backend cannot (then the master
+        asks)."""
         return [None] * len(workers)
 
     @abc.abstractmethod

@@ -95,8 +95,8 @@ class _PublishingPipe(FramedPipe):
         super().__init__(connection)
         self._slots, self._worker = slots, worker
 
-    def publish(self, iteration: int, level: int, message: Any) -> bool:
-        return self._slots.publish(self._worker, iteration, level, message)
+    def publish(self, iteration: int, slot: int, message: Any) -> bool:
+        return self._slots.publish(self._worker, iteration, slot, message)
 
 
 def _child_entry(
@@ -171,14 +171,14 @@ class ProcessBackend(WorkerBackend):
         _PROCESS_BACKENDS.add(self)
 
     # ------------------------------------------------------------------ lifecycle
-    def reserve_messages(self, levels: int) -> None:
-        """Share ``MessageSlots`` (memory the master reads prepared messages from) for
-        ``levels`` levels with the workers started from now on (forked ones only: no other
-        start method shares memory)."""
+    def reserve_messages(self, slots: int) -> None:
+        """Share ``MessageSlots`` (memory the master reads prepared messages from), ``slots``
+        per worker, with the workers started from now on (forked ones only: no other start
+        method shares memory)."""
         if self.start_method != "fork" or self._slots is not None:
             return
         try:
-            self._slots = MessageSlots(self.n, levels)
+            self._slots = MessageSlots(self.n, slots)
         except (ValueError, OSError):
             pass  # too many slots for the budget, or no shared memory: requests as usual
 
@@ -316,10 +316,10 @@ class ProcessBackend(WorkerBackend):
             events.append(Died(worker, self._processes[worker].exitcode))
         return events
 
-    def fetch(self, iteration: int, level: int, workers: Sequence[int]) -> list[Any]:
+    def fetch(self, iteration: int, slot: int, workers: Sequence[int]) -> list[Any]:
         if self._slots is None:
             return [None] * len(workers)
-        found = self._slots.fetch(iteration, level, workers)
+        found = self._slots.fetch(iteration, slot, workers)
         return [
             None if self._dead[w] else message for w, message in zip(workers, found, strict=True)
         ]
