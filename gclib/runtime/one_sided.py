@@ -33,33 +33,23 @@ def read_published(
     ``slots`` tells the slot each published contribution is left in; a message whose parts are
     not all published and readable is requested.
     """
+    read: list[tuple[int, Contribution, np.ndarray]] = []
     rest: list[tuple[int, Contribution]] = []
-    wanted: list[tuple[int, Contribution, list[int]]] = []  # worker, message, the slots of it
-    readers: dict[int, list[int]] = {}  # slot -> the workers to read it of
+    asked: dict[Contribution, list[int]] = {}  # the nested code asks one message of them all
     for worker, contribution in requests:
-        parts = (
-            [Partial(task) for task in contribution.tasks]
-            if isinstance(contribution, PartitionSum)
-            else [contribution]
-        )
+        asked.setdefault(contribution, []).append(worker)
+    for contribution, workers in asked.items():
+        whole = not isinstance(contribution, PartitionSum)
+        parts = [contribution] if whole else [Partial(task) for task in contribution.tasks]
         found = [slots.get(part) for part in parts]
         if not found or None in found:
-            rest.append((worker, contribution))
+            rest.extend((worker, contribution) for worker in workers)
             continue
-        wanted.append((worker, contribution, found))
-        for slot in found:
-            readers.setdefault(slot, []).append(worker)
-    copies: dict[tuple[int, int], np.ndarray | None] = {}
-    for slot, workers in readers.items():
-        for worker, payload in zip(workers, backend.fetch(iteration, slot, workers), strict=True):
-            copies[worker, slot] = payload
-    read: list[tuple[int, Contribution, np.ndarray]] = []
-    for worker, contribution, found in wanted:
-        parts = [copies[worker, slot] for slot in found]
-        if any(part is None for part in parts):
-            rest.append((worker, contribution))
-        elif isinstance(contribution, PartitionSum):
-            read.append((worker, contribution, partition_sum(parts)))
-        else:
-            read.append((worker, contribution, parts[0]))
+        copies = [backend.fetch(iteration, slot, workers) for slot in found]
+        for index, worker in enumerate(workers):
+            arrays = [copy[index] for copy in copies]
+            if any(array is None for array in arrays):
+                rest.append((worker, contribution))
+            else:
+                read.append((worker, contribution, arrays[0] if whole else partition_sum(arrays)))
     return read, rest

@@ -73,6 +73,7 @@ class MessageSlots:
         self.capacity = size - _HEAD_BYTES  # bytes of an array in one slot
         self._slot_words = size // 8
         self._region = mmap.mmap(-1, workers * slots * size)  # MAP_SHARED: forks see it
+        self._memory = memoryview(self._region)
         # slot offset -> (type, shape) of the header this process last wrote there
         self._described: dict[int, tuple[np.dtype, tuple[int, ...]]] = {}
 
@@ -116,17 +117,20 @@ class MessageSlots:
         ]
 
     def _fetch_one(self, worker: int, iteration: int, slot: int) -> np.ndarray | None:
-        offset = self._base(worker, slot) * 8
-        tag, stored, ndim, nbytes, kind = _HEAD.unpack_from(self._region, offset)
+        # few library calls: the master reads right after the workers' computations have
+        # evicted its caches, where each call costs many times what it costs warm
+        region = self._region
+        offset = (worker * self.slots + slot) * self._slot_words * 8
+        tag, stored, ndim, nbytes, kind = _HEAD.unpack_from(region, offset)
         if tag != iteration or stored != slot:
             return None
-        shape = struct.unpack_from(f"<{ndim}q", self._region, offset + _HEAD.size)
-        dtype = self._dtype(kind)
         start = offset + _HEAD_BYTES
-        data = np.frombuffer(self._region, dtype, nbytes // dtype.itemsize, start).copy()
-        if _TAG.unpack_from(self._region, offset)[0] != iteration:
+        data = np.frombuffer(bytearray(self._memory[start : start + nbytes]), self._dtype(kind))
+        if _TAG.unpack_from(region, offset)[0] != iteration:
             return None  # rewritten while copied
-        return data.reshape(shape)
+        if ndim == 1:
+            return data
+        return data.reshape(struct.unpack_from(f"<{ndim}q", region, offset + _HEAD.size))
 
     @staticmethod
     def _dtype(kind: int) -> np.dtype:
