@@ -280,6 +280,50 @@ def test_responder_lost_before_replying_makes_the_master_replan(problem):
     assert kinds.count("resume") == N - 1
 
 
+class _RecordingBackend(ProcessBackend):
+    """Keeps every broadcast message it sends, decoded."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.broadcast: list[tuple[int, Go]] = []
+
+    def send(self, worker, payload):
+        message = loads(payload)
+        if isinstance(message, Go):
+            self.broadcast.append((worker, message))
+        return super().send(worker, payload)
+
+
+@pytest.mark.parametrize("ahead", [True, False], ids=["encoded-ahead", "one-by-one"])
+def test_the_broadcast_carries_each_workers_times_and_crash(problem, monkeypatch, ahead):
+    """Encoded all at once or, for a model too large to hold n times, worker by worker, each
+    worker's ``Go`` carries its own task times and crash moment (here worker 3 crashes half-way
+    through its first task, in seconds), and the iteration decodes exactly without it."""
+    import gclib.runtime.pool as pool_module
+
+    if not ahead:
+        monkeypatch.setattr(pool_module, "_AHEAD", 0)
+    unit = 0.01
+    times = np.ones((N, S_MAX + 1)) + np.arange(N)[:, None] * 0.125
+    crashed = np.zeros(N, dtype=bool)
+    crashed[3] = True
+    sample = ModelSample(times, np.ones(N), crashed, np.full(N, 0.5))
+    params = np.full(FEATURES, 0.3)
+    with WorkerPool(
+        problem, least_squares_gradient, s_max=S_MAX, time_unit=unit, backend=_RecordingBackend
+    ) as pool:
+        result = pool.run_iteration(
+            params, "gc:1", sample=sample, true_gradient=true_gradient(problem, params)
+        )
+        sent = dict(pool.backend.broadcast)
+    assert not result.failed and result.decode_error < 1e-9 and 3 not in result.responders
+    assert sorted(sent) == list(range(N))
+    for worker, go in sent.items():
+        assert go.times == pytest.approx(tuple(times[worker, :2] * unit), rel=1e-15)
+        assert go.crash_after == (0.5 * unit if worker == 3 else None)
+        assert go.iteration == 1 and go.origin is not None
+
+
 def test_worker_killed_between_iterations_is_replaced_before_the_next(problem):
     params = np.full(FEATURES, -0.7)
     truth = true_gradient(problem, params)

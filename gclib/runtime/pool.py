@@ -467,26 +467,20 @@ class WorkerPool:
         # one after another, an artefact of the machine, not a cost of the protocol.
         origin = round_.start = time.monotonic() if self._backend.shares_clock else None
         template = Go(round_.number, round_.plan.key, params_bytes, (), None, *costs, trace, origin)
-        rows = times.tolist()
-        crash_after = [
-            fraction * crash_scale if crashed else None
-            for crashed, fraction in zip(
-                sample.crashed.tolist(), sample.crash_fraction.tolist(), strict=True
-            )
+        rows, crashed = times.tolist(), sample.crashed.tolist()
+        crashes = [
+            fraction * crash_scale if crashed[worker] else None
+            for worker, fraction in enumerate(sample.crash_fraction.tolist())
         ]
-
         # Encoded ahead, so that the clock starts as the first message leaves and nothing but
         # sending follows; a large model is encoded per worker, not held n times over.
         ahead = len(params_bytes) * self.n <= _AHEAD
-        frames = go_frames(template, rows, crash_after) if ahead else None
+        frames = go_frames(template, rows, crashes) if ahead else []
         if origin is None:
             round_.start = time.monotonic()
         round_.log(None, "broadcast")
-        for worker in range(self.n):
-            if frames is None:
-                frame = go_frames(template, [rows[worker]], [crash_after[worker]])[0]
-            else:
-                frame = frames[worker]
+        for worker, row in enumerate(rows):
+            frame = frames[worker] if ahead else go_frames(template, [row], [crashes[worker]])[0]
             self._backend.send(worker, frame)
         return len(params_bytes)
 
