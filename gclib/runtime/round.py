@@ -34,7 +34,7 @@ from gclib.runtime.protocol import (
 from gclib.runtime.results import IterationResult, PoolEvent
 from gclib.runtime.scheduler import Complete, Fail, Request, Resume, Scheduler, Stop
 from gclib.runtime.transports import Died, Received, WorkerBackend
-from gclib.schemes.base import Coded, Contribution, Finish, Scheme
+from gclib.schemes.base import Contribution, Finish, Scheme, level_of
 
 __all__ = ["SchemePlan", "Round"]
 
@@ -270,7 +270,7 @@ class Round:
                         command = commands[contribution] = dumps(
                             RequestCommand(self.number, contribution)
                         )
-                    level = contribution.level if isinstance(contribution, Coded) else -1
+                    level = level_of(contribution)
                     if self._send_logged(worker, command, "request", level):
                         self.outstanding[worker] += 1
                         self.asked.setdefault(worker, time.monotonic())
@@ -310,7 +310,7 @@ class Round:
         now = time.monotonic()
         moment = (now - self.start) / self.time_unit
         for worker, contribution, _ in read:
-            level = contribution.level if isinstance(contribution, Coded) else -1
+            level = level_of(contribution)
             self.events.append(PoolEvent(moment, worker, "request", level))
             self.outstanding[worker] += 1  # settled when the message is handed on
         if self.link <= 0.0 and self.signal_delay + self.upload_delay <= 0.0:
@@ -336,7 +336,7 @@ class Round:
         for worker, contribution, payload in arrived:
             self.messages[(worker, contribution)] = payload
             self.outstanding[worker] -= 1
-            level = contribution.level if isinstance(contribution, Coded) else -1
+            level = level_of(contribution)
             self.events.append(PoolEvent(moment, worker, "message", level))
         self.act(
             self.scheduler.messages([(worker, contribution) for worker, contribution, _ in arrived])

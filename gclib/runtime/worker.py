@@ -66,7 +66,14 @@ from gclib.runtime.protocol import (
     loads,
 )
 from gclib.runtime.transports.framing import FramedPipe
-from gclib.schemes.base import Coded, Contribution, Partial, PartitionSum, partition_sum
+from gclib.schemes.base import (
+    Coded,
+    Contribution,
+    Partial,
+    PartitionSum,
+    level_of,
+    partition_sum,
+)
 
 __all__ = ["Channel", "worker_main"]
 
@@ -357,7 +364,7 @@ class _Worker:
             self.crash_at = start + message.crash_after
 
     def _reply(self, contribution: Contribution) -> None:
-        what = contribution.level if isinstance(contribution, Coded) else -1
+        what = level_of(contribution)
         self._log("got_request", what)
         self._pause()
         if len(self.partials) < self._tasks_needed(contribution):

@@ -37,6 +37,7 @@ __all__ = [
     "Partial",
     "PartitionSum",
     "Contribution",
+    "level_of",
     "partition_sum",
     "Finish",
     "Ask",
@@ -71,6 +72,11 @@ class PartitionSum:
 
 
 Contribution = Coded | Partial | PartitionSum
+
+
+def level_of(contribution: Contribution) -> int:
+    """The level of a coded message, ``-1`` for any other contribution (as event logs write it)."""
+    return contribution.level if isinstance(contribution, Coded) else -1
 
 
 def partition_sum(partials: Sequence[np.ndarray]) -> np.ndarray:

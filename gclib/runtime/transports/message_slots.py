@@ -120,7 +120,7 @@ class MessageSlots:
         # few library calls: the master reads right after the workers' computations have
         # evicted its caches, where each call costs many times what it costs warm
         region = self._region
-        offset = (worker * self.slots + slot) * self._slot_words * 8
+        offset = self._base(worker, slot) * 8
         tag, stored, ndim, nbytes, kind = _HEAD.unpack_from(region, offset)
         if tag != iteration or stored != slot:
             return None
