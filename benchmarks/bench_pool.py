@@ -21,7 +21,8 @@
    times, whose ratio ``(predicted + overhead) / predicted`` is free of the sampling noise of the
    task times altogether (a control variate). Then the nested code's overhead over GC(4)'s, from
    the per-iteration medians (goal ≤ 1.25; what the nested code adds is reading the chosen
-   workers' messages, which on one machine it does without a request round), and
+   workers' messages, which on one machine it copies from shared memory as their signals
+   arrive, without a request round), and
    nested against the best GC(s), measured. The same again at 2 ms per time unit, where the
    overhead weighs five times more (goal: within ±10 % for every scheme).
 3. Stop reaction. The nested scheme on ``n = 8`` workers, two of them unresponsive: the time

@@ -11,7 +11,7 @@ whole, or as its parts, which it adds as the worker would have
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -26,12 +26,14 @@ def read_published(
     iteration: int,
     slots: dict[Contribution, int],
     requests: Sequence[tuple[int, Contribution]],
+    held: Mapping[tuple[int, int], np.ndarray] | None = None,
 ) -> tuple[list[tuple[int, Contribution, np.ndarray]], list[tuple[int, Contribution]]]:
     """The requested messages of ``iteration`` the backend can read, as ``(worker, contribution,
     message)``, and the requests it cannot serve so (the master sends those).
 
     ``slots`` tells the slot each published contribution is left in; a message whose parts are
-    not all published and readable is requested.
+    not all published and readable is requested. ``held`` maps ``(worker, slot)`` to what the
+    master read ahead from that slot in this iteration; only the rest is read now.
     """
     read: list[tuple[int, Contribution, np.ndarray]] = []
     rest: list[tuple[int, Contribution]] = []
@@ -45,7 +47,7 @@ def read_published(
         if not found or None in found:
             rest.extend((worker, contribution) for worker in workers)
             continue
-        copies = [backend.fetch(iteration, slot, workers) for slot in found]
+        copies = [_read(backend, iteration, slot, workers, held or {}) for slot in found]
         for index, worker in enumerate(workers):
             arrays = [copy[index] for copy in copies]
             if any(array is None for array in arrays):
@@ -53,3 +55,20 @@ def read_published(
             else:
                 read.append((worker, contribution, arrays[0] if whole else partition_sum(arrays)))
     return read, rest
+
+
+def _read(
+    backend: WorkerBackend,
+    iteration: int,
+    slot: int,
+    workers: list[int],
+    held: Mapping[tuple[int, int], np.ndarray],
+) -> list[np.ndarray | None]:
+    """What ``workers`` left in ``slot``: from ``held`` where read ahead, else from the backend."""
+    copies = [held.get((worker, slot)) for worker in workers]
+    missing = [index for index, copy in enumerate(copies) if copy is None]
+    if missing:
+        found = backend.fetch(iteration, slot, [workers[index] for index in missing])
+        for index, copy in zip(missing, found, strict=True):
+            copies[index] = copy
+    return copies

@@ -65,6 +65,10 @@ __all__ = ["WorkerPool", "IterationResult", "PoolEvent", "WorkerError", "default
 _START_TIMEOUT = 60.0
 # Bytes of broadcast messages pickled before the clock starts (beyond: one at a time)
 _AHEAD = 1 << 24
+# Parameters' bytes up to which the master copies each published message as its signal arrives
+# (a message has the parameters' size): small copies cost calls, not bandwidth, and done then they
+# leave the decision only the reads of the messages not yet held
+READ_AHEAD_BYTES = 1 << 16
 
 
 _LIVE_POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
@@ -382,6 +386,7 @@ class WorkerPool:
         )
         size = self._broadcast(round_, params, sample, trace)
         round_.reply_timeout = self._reply_timeout(deadline, size)
+        round_.read_ahead = size <= READ_AHEAD_BYTES
         try:
             round_.collect(deadline)
             gradient, decode_time = round_.combine()

@@ -63,6 +63,10 @@ class SchemePlan:
     tasks: int
     codes: dict[int, Any]  # level -> code with decode(messages)
     slots: dict[Contribution, int] = field(default_factory=dict)
+    published_slots: frozenset[int] = field(init=False)  # the slots of those messages
+
+    def __post_init__(self) -> None:
+        self.published_slots = frozenset(self.slots.values())
 
 
 @dataclass
@@ -103,6 +107,10 @@ class Round:
     upload_delay: float = 0.0
     # requested messages read one-sided, not yet handed on: (worker, contribution, message)
     fetched: list[tuple[int, Contribution, np.ndarray]] = field(default_factory=list)
+    # whether the master copies a published message when its signal arrives, and those copies,
+    # by (worker, slot): the reads at the decision then find most of them done
+    read_ahead: bool = False
+    ahead: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -199,6 +207,8 @@ class Round:
             self.signals += 1
             self._advance(worker, message.tasks_done)
             self.log(worker, "signal", message.tasks_done)
+            if self.read_ahead and self.outcome is None:
+                self._read_ahead(worker, message.tasks_done - 1)
             self.act(self.scheduler.progress(worker, message.tasks_done))
         elif isinstance(message, Upload):
             self.uploads += 1
@@ -222,6 +232,13 @@ class Round:
                 moment = (stamp - self.start) / self.time_unit
                 self.events.append(PoolEvent(moment, worker, what, value))
             self.outstanding[worker] -= 1
+
+    def _read_ahead(self, worker: int, slot: int) -> None:
+        """Copy what ``worker`` published on finishing task ``slot + 1``, if anything."""
+        if slot in self.plan.published_slots:
+            found = self.backend.fetch(self.number, slot, (worker,))[0]
+            if found is not None:
+                self.ahead[(worker, slot)] = found
 
     def _receive(self, worker: int, message: Upload) -> None:
         """An upload has reached the master."""
@@ -296,15 +313,16 @@ class Round:
     def _fetch(
         self, requests: Sequence[tuple[int, Contribution]]
     ) -> list[tuple[int, Contribution]]:
-        """Read the requested messages where the workers published them (no request round);
-        return the requests the backend cannot serve so, which the master sends.
+        """Read the requested messages where the workers published them (no request round),
+        taking the copies read ahead; return the requests the backend cannot serve so, which the
+        master sends.
 
         A message read reaches the master when a request and its reply would have, after the
         emulated costs. Without costs it is handed on once the current actions are carried out,
         and the worker, which a request would have paused, is stopped with the held stops: after
         the iteration's end, so that waking it does not delay it."""
         number = self.number
-        read, rest = read_published(self.backend, number, self.plan.slots, requests)
+        read, rest = read_published(self.backend, number, self.plan.slots, requests, self.ahead)
         if not read:
             return rest
         now = time.monotonic()
