@@ -48,12 +48,19 @@ def read_published(
             rest.extend((worker, contribution) for worker in workers)
             continue
         copies = [_read(backend, iteration, slot, workers, held or {}) for slot in found]
+        if whole:  # the common case, kept short: it runs as the iteration ends
+            for worker, copy in zip(workers, copies[0], strict=True):
+                if copy is None:
+                    rest.append((worker, contribution))
+                else:
+                    read.append((worker, contribution, copy))
+            continue
         for index, worker in enumerate(workers):
             arrays = [copy[index] for copy in copies]
             if any(array is None for array in arrays):
                 rest.append((worker, contribution))
             else:
-                read.append((worker, contribution, arrays[0] if whole else partition_sum(arrays)))
+                read.append((worker, contribution, partition_sum(arrays)))
     return read, rest
 
 
