@@ -147,14 +147,14 @@ def test_each_published_message_is_read_as_its_signal_arrives_and_not_again():
     ]
     assert backend.waits == 7
     for worker in range(3):  # the copies read ahead are the ones decoded with
-        assert round_.messages[(worker, Coded(1))] is round_.ahead[(worker, 1)]
+        assert round_.messages[(worker, Coded(1))] is round_.copies[(worker, 1)]
 
 
 def test_without_reading_ahead_the_chosen_messages_are_read_at_the_decision():
     round_, backend = _round(LEVEL_ONE, read_ahead=False)
     _check_level_one(round_)
     assert backend.reads == [(6, 1, (0, 1, 2))]
-    assert round_.ahead == {}
+    assert round_.copies == {}
 
 
 def test_a_signal_passed_over_in_a_burst_is_read_at_the_decision():

@@ -67,7 +67,7 @@ _START_TIMEOUT = 60.0
 _AHEAD = 1 << 24
 # Parameters' bytes up to which the master copies each published message as its signal arrives
 # (a message has the parameters' size): small copies cost calls, not bandwidth, and done then they
-# leave the decision only the reads of the messages not yet held
+# leave the decision only the reads of the messages not yet copied. The slots' budget bounds them.
 READ_AHEAD_BYTES = 1 << 16
 
 

@@ -110,7 +110,7 @@ class Round:
     # whether the master copies a published message when its signal arrives, and those copies,
     # by (worker, slot): the reads at the decision then find most of them done
     read_ahead: bool = False
-    ahead: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    copies: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -238,7 +238,7 @@ class Round:
         if slot in self.plan.published_slots:
             found = self.backend.fetch(self.number, slot, (worker,))[0]
             if found is not None:
-                self.ahead[(worker, slot)] = found
+                self.copies[(worker, slot)] = found
 
     def _receive(self, worker: int, message: Upload) -> None:
         """An upload has reached the master."""
@@ -322,7 +322,7 @@ class Round:
         and the worker, which a request would have paused, is stopped with the held stops: after
         the iteration's end, so that waking it does not delay it."""
         number = self.number
-        read, rest = read_published(self.backend, number, self.plan.slots, requests, self.ahead)
+        read, rest = read_published(self.backend, number, self.plan.slots, requests, self.copies)
         if not read:
             return rest
         now = time.monotonic()
