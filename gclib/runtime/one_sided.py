@@ -38,6 +38,7 @@ def read_published(
     read: list[tuple[int, Contribution, np.ndarray]] = []
     rest: list[tuple[int, Contribution]] = []
     asked: dict[Contribution, list[int]] = {}  # the nested code asks one message of them all
+    held = {} if held is None else held
     for worker, contribution in requests:
         asked.setdefault(contribution, []).append(worker)
     for contribution, workers in asked.items():
@@ -47,7 +48,7 @@ def read_published(
         if not found or None in found:
             rest.extend((worker, contribution) for worker in workers)
             continue
-        copies = [_read(backend, iteration, slot, workers, held or {}) for slot in found]
+        copies = [_read(backend, iteration, slot, workers, held) for slot in found]
         if whole:  # the common case, kept short: it runs as the iteration ends
             for worker, copy in zip(workers, copies[0], strict=True):
                 if copy is None:

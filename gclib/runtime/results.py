@@ -38,8 +38,8 @@ PoolEvent.kind.__doc__ = """What happened. The master logs ``broadcast``, ``sign
 ``message``, ``request``, ``stop``, ``resume``, ``stopped``, ``lost``, ``complete`` and ``fail``;
 the workers (with ``trace=True``, on their clock) ``receive`` (the broadcast), ``task_start``,
 ``task_end``, ``task_abandon`` (task index), ``send_signal``, ``send_upload``, ``got_stop``,
-``got_resume``, ``got_request`` and ``publish`` (a level's message left for the master to read
-without asking)."""
+``got_resume``, ``got_request`` and ``publish`` (task index: what the worker left after that
+task for the master to read without asking, a coded message or a partial gradient)."""
 PoolEvent.value.__doc__ = "The task count, task index or level the event refers to."
 
 
